@@ -1,0 +1,129 @@
+"""The aiohttp application: resources, middleware and routes. `make_app(config)` builds it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import aiohttp
+from aiohttp import web
+
+import plugins.dialects  # noqa: F401  (registers the URL dialects)
+import plugins.operations  # noqa: F401  (registers the operations)
+from edge import objects
+from edge.cache import MemoryCache
+from edge.config import Config
+from edge.errors import BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, render_xml
+from edge.metrics import Metrics
+from edge.origin import ORIGIN, Origin
+from edge.pool import WorkerPool
+from edge.renditions import Renditions
+from edge.sources import make_source
+
+log = logging.getLogger("edge")
+
+
+def make_app(config: Config) -> web.Application:
+    """The application for `config`; workers and client sessions start with it and stop with it."""
+    app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
+    metrics = Metrics()
+    server = config.server
+    pool = WorkerPool(
+        size=server.worker_count, queue=server.queue, job_timeout=server.job_timeout, metrics=metrics,
+        max_jobs=server.worker_max_jobs, max_rss=server.worker_max_rss_mb << 20)
+    origin = Origin(
+        config=config,
+        metrics=metrics,
+        pool=pool,
+        renditions=Renditions(pool, MemoryCache(config.cache.memory_bytes, metrics), config.limits, metrics),
+        sources={},
+    )
+    origin.sources = {
+        name: make_source(bucket.source, config.limits, origin, config.cache.revalidate_seconds)
+        for name, bucket in config.buckets.items()
+    }
+    app[ORIGIN] = origin
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_route("*", "/{tail:.*}", objects.handle)
+    return app
+
+
+async def _resources(app: web.Application):
+    origin = app[ORIGIN]
+    origin.session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60), auto_decompress=False)
+    await origin.pool.start()
+    try:
+        yield
+    finally:
+        await origin.pool.close()
+        for source in origin.sources.values():
+            await source.close()
+        await origin.session.close()
+
+
+def request_id() -> str:
+    return os.urandom(12).hex().upper()
+
+
+@web.middleware
+async def _answer_errors(request: web.Request, handler):
+    """Give every answer an `x-oss-request-id`, and every failure the OSS XML error body."""
+    origin = request.app[ORIGIN]
+    request["request_id"] = rid = request_id()
+    try:
+        response = await handler(request)
+    except OssError as exc:
+        response = error_response(exc, rid, origin.config.server.host_id)
+    except web.HTTPException as exc:
+        response = error_response(_from_http(exc), rid, origin.config.server.host_id)
+    except Exception:
+        log.exception("request %s failed", rid)
+        response = error_response(InternalError("an internal error occurred; quote the request id"), rid,
+                                  origin.config.server.host_id)
+    response.headers["x-oss-request-id"] = rid
+    origin.metrics.requests.labels(request.get("dialect", "none"), str(response.status)).inc()
+    return response
+
+
+def _from_http(exc: web.HTTPException) -> OssError:
+    if exc.status == 404:
+        return NoSuchKey("no such resource")
+    if exc.status == 405:
+        return MethodNotAllowed("the method is not allowed on this resource")
+    return BadRequest(exc.reason or "bad request")
+
+
+def error_response(error: OssError, rid: str, host_id: str) -> web.Response:
+    return web.Response(
+        status=error.status,
+        body=render_xml(error, rid, host_id),
+        content_type="application/xml",
+        headers=error.headers,
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    origin = request.app[ORIGIN]
+    problems = [] if origin.pool.ready else ["no worker is running"]
+    for name, source in origin.sources.items():
+        try:
+            await source.check()
+        except OssError as exc:
+            problems.append(f"bucket {name}: {exc.message}")
+    body = {"status": "not ready" if problems else "ready", "problems": problems,
+            "workers": len(origin.pool.pids())}
+    return web.Response(status=503 if problems else 200, text=json.dumps(body), content_type="application/json")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    origin = request.app[ORIGIN]
+    return web.Response(body=origin.metrics.render(), headers={"Content-Type": origin.metrics.content_type})

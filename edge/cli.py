@@ -1,0 +1,91 @@
+"""The `edge` command: `edge serve [--config FILE] [--host H] [--port P] [--workers N]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from edge import config as config_module
+from edge.config import Config, ConfigError
+
+ACCESS_LOG_FORMAT = ('%a %t "%r" %s %b %Tf "%{Referer}i" "%{User-Agent}i" '
+                     'rid=%{x-oss-request-id}o cache=%{X-Cache}o')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edge", description="Image-processing CDN origin (OSS x-oss-process).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve HTTP (no --config: the embedded demo bucket)")
+    serve.add_argument("--config", default=os.environ.get("EDGE_CONFIG"), help="TOML config file (or $EDGE_CONFIG)")
+    serve.add_argument("--host", help="listen address (server.host)")
+    serve.add_argument("--port", type=int, help="listen port (server.port)")
+    serve.add_argument("--workers", type=int, help="worker processes (server.workers)")
+    args = parser.parse_args(argv)
+    try:
+        config, demo = _load(args)
+    except ConfigError as exc:
+        print(f"edge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return _serve(config, demo)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, bool]:
+    """The config file (if any) with the environment and the command-line flags over it; with
+    neither a file nor buckets from the environment, the embedded demo bucket (second item True)."""
+    flags = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    overrides = {"server": flags}
+    config = config_module.load(args.config, overrides=overrides)
+    if args.config or config.buckets:
+        return config, False
+    from edge.demo import demo_folder, ensure_demo_images
+
+    folder = ensure_demo_images(demo_folder())
+    demo = {"demo": {"source": f"file://{folder}", "styles": {"thumb": "image/resize,m_fill,w_100,h_100/format,png"}}}
+    return config_module.load(None, defaults={"buckets": demo}, overrides=overrides), True
+
+
+def _serve(config: Config, demo: bool) -> int:
+    from aiohttp import web
+
+    from edge.app import make_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = config.server
+    base = f"http://{server.host}:{server.port}"
+    if demo:
+        print(f"edge: serving the demo bucket on {base}. Try:\n"
+              f"  {base}/demo/photo.jpg\n"
+              f"  {base}/demo/photo.jpg?x-oss-process=image/resize,w_300\n"
+              f"  {base}/demo/photo.jpg?x-oss-process=image/resize,m_fill,w_200,h_200/format,webp\n"
+              f"  {base}/demo/logo.png?x-oss-process=image/resize,w_128/format,jpg\n"
+              f"  {base}/demo/portrait.jpg?x-oss-process=image/resize,h_300/rotate,90\n"
+              f"  {base}/demo/animated.gif?x-oss-process=image/resize,w_160/format,webp\n"
+              f"  {base}/metrics  {base}/healthz  {base}/readyz", flush=True)
+    else:
+        print(f"edge: serving {', '.join(config.buckets)} on {base}", flush=True)
+    web.run_app(
+        make_app(config),
+        host=server.host,
+        port=server.port,
+        shutdown_timeout=server.shutdown_timeout,
+        access_log=logging.getLogger("aiohttp.access") if server.access_log else None,
+        access_log_format=ACCESS_LOG_FORMAT,
+        print=None,
+        loop=_new_loop(),
+    )
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Image formats: which we read, how we write each one, and JPEG quality estimation."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+from edge.frames import Frames, RenderContext
+
+try:  # HEIF/HEIC through pillow-heif; AVIF is native in Pillow >= 11.3.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - declared dependency
+    pillow_heif = None
+
+
+# Pillow decoders we let near untrusted bytes; no EPS/PDF/PSD and other exotic parsers.
+READABLE = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "MPO")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str            # our name, as in format,<name>
+    pillow: str          # Pillow's save format
+    content_type: str
+    alpha: bool          # can hold transparency
+    animation: bool      # can hold frames
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        OutputFormat("jpg", "JPEG", "image/jpeg", alpha=False, animation=False),
+        OutputFormat("png", "PNG", "image/png", alpha=True, animation=False),
+        OutputFormat("webp", "WEBP", "image/webp", alpha=True, animation=True),
+        OutputFormat("bmp", "BMP", "image/bmp", alpha=True, animation=False),
+        OutputFormat("gif", "GIF", "image/gif", alpha=True, animation=True),
+        OutputFormat("tiff", "TIFF", "image/tiff", alpha=True, animation=False),
+        OutputFormat("heic", "HEIF", "image/heic", alpha=True, animation=False),
+        OutputFormat("avif", "AVIF", "image/avif", alpha=True, animation=False),
+    )
+}
+
+FORMAT_ALIASES = {"jpeg": "jpg", "heif": "heic", "tif": "tiff"}
+
+_FROM_PILLOW = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp",
+                "GIF": "gif", "TIFF": "tiff", "HEIF": "heic", "AVIF": "avif"}
+
+DEFAULT_QUALITY = 85
+
+
+def format_of_source(pillow_format: str) -> str:
+    """Our output name for a source decoded by Pillow as `pillow_format` (PNG for anything else)."""
+    return _FROM_PILLOW.get(pillow_format, "png")
+
+
+def output_format(ctx: RenderContext) -> OutputFormat:
+    """The format this rendition is written in: the one asked, else the source's own."""
+    return FORMATS[ctx.output_format or format_of_source(ctx.source_format)]
+
+
+def effective_quality(ctx: RenderContext) -> int:
+    """The encoder quality (1-100) from q/Q and the source's estimated JPEG quality.
+
+    OSS rules: Q is absolute but never above the source's own quality; q is
+    relative to the source's quality (absolute when the source is not JPEG);
+    Q wins over q. Without either we use 85, never above the source's quality.
+    """
+    source = ctx.source_quality
+    if ctx.quality_absolute is not None:
+        return min(ctx.quality_absolute, source) if source else ctx.quality_absolute
+    if ctx.quality_relative is not None:
+        return max(1, round(source * ctx.quality_relative / 100)) if source else ctx.quality_relative
+    return min(DEFAULT_QUALITY, source) if source else DEFAULT_QUALITY
+
+
+def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
+    """Encode `frames` in the rendition's output format; returns the bytes and the format."""
+    fmt = output_format(ctx)
+    images = frames.images if fmt.animation else frames.images[:1]
+    images = [_to_output_mode(im, fmt) for im in images]
+    out = io.BytesIO()
+    options = _save_options(fmt, ctx)
+    if len(images) > 1:
+        options.update(save_all=True, append_images=images[1:], duration=frames.durations)
+        if frames.loop is not None:
+            options["loop"] = frames.loop
+    images[0].save(out, fmt.pillow, **options)
+    return out.getvalue(), fmt
+
+
+def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
+    if fmt.name == "jpg":
+        return {"quality": effective_quality(ctx), "progressive": ctx.progressive, "optimize": False}
+    if fmt.name == "webp":
+        return {"quality": effective_quality(ctx), "method": 4}
+    if fmt.name == "png":
+        return {"compress_level": 6}
+    if fmt.name == "tiff":
+        return {"compression": "tiff_deflate"}
+    if fmt.name == "heic":
+        return {"quality": effective_quality(ctx)}
+    if fmt.name == "avif":
+        return {"quality": effective_quality(ctx), "speed": 8}
+    return {}
+
+
+def _to_output_mode(im: Image.Image, fmt: OutputFormat) -> Image.Image:
+    """Convert to a mode the encoder takes; transparency becomes white where it cannot be kept."""
+    has_alpha = im.mode in ("RGBA", "LA")
+    if has_alpha and not fmt.alpha:
+        return flatten(im)
+    if fmt.name == "gif":
+        return im if im.mode in ("P", "L") else im.convert("RGBA" if has_alpha else "RGB")
+    if fmt.name in ("heic", "avif", "webp") and im.mode not in ("RGB", "RGBA"):
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if fmt.name == "bmp" and im.mode == "LA":
+        return im.convert("RGBA")
+    return im
+
+
+def flatten(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Composite an image with alpha over a solid background (white by default)."""
+    rgba = im.convert("RGBA")
+    base = Image.new("RGB", im.size, background)
+    base.paste(rgba, mask=rgba.getchannel("A"))
+    return base if im.mode == "RGBA" else base.convert("L")
+
+
+# IJG (libjpeg) base tables in natural order, as Pillow reports `quantization`.
+_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)
+
+
+def _scaled_table(quality: int) -> list[int]:
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [min(255, max(1, (base * scale + 50) // 100)) for base in _LUMA]
+
+
+_REFERENCE = {q: _scaled_table(q) for q in range(1, 101)}
+
+
+def estimate_jpeg_quality(quantization: dict[int, list[int]] | None) -> int | None:
+    """The IJG quality (1-100) whose luminance table is nearest the image's, or None without tables."""
+    if not quantization or 0 not in quantization:
+        return None
+    table = list(quantization[0])
+    if len(table) != 64:
+        return None
+    return min(_REFERENCE, key=lambda q: (sum(abs(a - b) for a, b in zip(table, _REFERENCE[q])), -q))

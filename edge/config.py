@@ -1,0 +1,262 @@
+"""The server configuration: one TOML file, overridable key by key from the environment.
+
+`load(path)` reads the file (or nothing, for the built-in defaults), applies
+`EDGE_<SECTION>__<KEY>` environment variables (`__` separates levels, e.g.
+`EDGE_SERVER__PORT=9000`, `EDGE_BUCKETS__DEMO__SOURCE=file:///srv/img`; values
+are parsed as TOML values, falling back to plain strings) and validates
+everything, raising `ConfigError` with the dotted name of the first bad key.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, missing or out of range; the message names it."""
+
+
+def _check(predicate, why: str) -> dict:
+    return {"check": predicate, "why": why}
+
+
+_STYLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_SEPARATORS = ("@!", "-", "_", "/", "!")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_check(lambda v: 0 <= v <= 65535, "must be 0..65535"))
+    workers: int = field(default=0, metadata=_check(lambda v: 0 <= v <= 256, "must be 0 (CPU count)..256"))
+    queue: int = field(default=64, metadata=_check(lambda v: 0 <= v <= 100_000, "must be 0..100000"))
+    job_timeout: float = field(default=30.0, metadata=_check(lambda v: 0 < v <= 3600, "must be in (0, 3600] seconds"))
+    worker_max_jobs: int = field(default=2000, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: never recycle)"))
+    worker_max_rss_mb: int = field(default=1024, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: no cap)"))
+    shutdown_timeout: float = field(default=10.0, metadata=_check(lambda v: 0 <= v <= 600, "must be 0..600 seconds"))
+    host_id: str = "edge"
+    access_log: bool = True
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    memory_bytes: int = field(default=256 << 20, metadata=_check(lambda v: v >= 0, "must be >= 0"))
+    disk_path: str = ""
+    disk_bytes: int = field(default=10 << 30, metadata=_check(lambda v: v >= 0, "must be >= 0"))
+    redis_url: str = ""
+    revalidate_seconds: float = field(default=10.0, metadata=_check(lambda v: v >= 0, "must be >= 0"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    source_bytes: int = field(default=20 << 20, metadata=_check(lambda v: v > 0, "must be > 0"))
+    source_side: int = field(default=30_000, metadata=_check(lambda v: v > 0, "must be > 0"))
+    # Decoding cost is memory: 100 Mpx is ~300 MB of RGB, so this is the bomb cap.
+    source_pixels: int = field(default=100_000_000, metadata=_check(lambda v: v > 0, "must be > 0"))
+    # All frames of an animation together (frames x width x height).
+    animation_pixels: int = field(default=200_000_000, metadata=_check(lambda v: v > 0, "must be > 0"))
+    target_pixels: int = field(default=4096 * 4096, metadata=_check(lambda v: v > 0, "must be > 0"))
+    target_side: int = field(default=4096 * 4, metadata=_check(lambda v: v > 0, "must be > 0"))
+    rotate_side: int = field(default=4096, metadata=_check(lambda v: v > 0, "must be > 0"))
+    connect_timeout: float = field(default=3.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
+    read_timeout: float = field(default=10.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
+
+
+@dataclass(frozen=True)
+class Protection:
+    enabled: bool = False
+    suffixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    name: str
+    source: str = field(
+        default="",
+        metadata=_check(lambda v: v.startswith(("file:///", "http://", "https://")),
+                        "must be file:///abs/dir or http(s)://host/prefix"),
+    )
+    domains: tuple[str, ...] = ()
+    styles: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=_check(lambda v: len(v) <= 50 and all(_STYLE_NAME.match(k) for k in v),
+                        "at most 50 styles, names of 1-63 characters of [A-Za-z0-9_.-]"),
+    )
+    style_separators: tuple[str, ...] = field(
+        default=("@!",),
+        metadata=_check(lambda v: all(s in _SEPARATORS for s in v), f"each must be one of {_SEPARATORS}"),
+    )
+    legacy_api: bool = True
+    private: bool = False
+    protection: Protection = Protection()
+    access_keys: Mapping[str, str] = field(default_factory=dict)
+    appcodes: tuple[str, ...] = ()
+    cache_control: str = "public, max-age=86400"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    cache: CacheConfig = CacheConfig()
+    limits: Limits = Limits()
+    buckets: Mapping[str, BucketConfig] = field(default_factory=dict)
+
+    def bucket_for_host(self, host: str) -> BucketConfig | None:
+        """The bucket whose `domains` holds `host` (port ignored, case-insensitive), if any."""
+        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host
+        for bucket in self.buckets.values():
+            if name in bucket.domains:
+                return bucket
+        return None
+
+
+def load(path: str | None = None, environ: Mapping[str, str] | None = None,
+         defaults: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build a validated `Config`: `defaults` < the TOML file at `path` < the environment < `overrides`.
+
+    Raises `ConfigError` naming the key (`server.port`, `buckets.demo.source`) on any problem.
+    """
+    raw: dict[str, Any] = _deep_copy(defaults or {})
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                _merge(raw, tomllib.load(fh))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    _merge(raw, _from_environment(os.environ if environ is None else environ))
+    _merge(raw, overrides or {})
+    return _build_config(raw)
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith("EDGE_") or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len("EDGE_"):].split("__")]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _parse_env_value(text)
+    return tree
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = _deep_copy(value) if isinstance(value, Mapping) else value
+
+
+def _deep_copy(tree: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
+
+
+def _build_config(raw: dict[str, Any]) -> Config:
+    _reject_unknown(raw, {"server", "cache", "limits", "buckets"}, "")
+    buckets_raw = raw.get("buckets", {})
+    if not isinstance(buckets_raw, dict):
+        raise ConfigError("buckets: must be a table of buckets")
+    buckets = {}
+    for name, table in buckets_raw.items():
+        if not _BUCKET_NAME.match(name):
+            raise ConfigError(f"buckets.{name}: bucket names are 3-63 characters of a-z, 0-9 and '-'")
+        bucket = _build(BucketConfig, {**_as_table(table, f"buckets.{name}"), "name": name}, f"buckets.{name}")
+        if not bucket.source:
+            raise ConfigError(f"buckets.{name}.source: missing (file:///abs/dir or http(s)://host/prefix)")
+        buckets[name] = bucket
+    _reject_shared_domains(buckets)
+    return Config(
+        server=_build(ServerConfig, _as_table(raw.get("server", {}), "server"), "server"),
+        cache=_build(CacheConfig, _as_table(raw.get("cache", {}), "cache"), "cache"),
+        limits=_build(Limits, _as_table(raw.get("limits", {}), "limits"), "limits"),
+        buckets=types.MappingProxyType(buckets),
+    )
+
+
+def _reject_shared_domains(buckets: Mapping[str, BucketConfig]) -> None:
+    owner: dict[str, str] = {}
+    for bucket in buckets.values():
+        for domain in bucket.domains:
+            if domain in owner:
+                raise ConfigError(f"buckets.{bucket.name}.domains: {domain} is bound to bucket {owner[domain]} too")
+            owner[domain] = bucket.name
+
+
+def _as_table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a table")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            dotted = f"{where}.{key}" if where else key
+            raise ConfigError(f"{dotted}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _build(cls, table: dict[str, Any], where: str):
+    """Instantiate the dataclass `cls` from `table`, checking every key's type and range."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(table, set(fields), where)
+    values = {}
+    for name, value in table.items():
+        dotted = f"{where}.{name}"
+        value = _coerce(hints[name], value, dotted)
+        check = fields[name].metadata.get("check")
+        if check and not check(value):
+            raise ConfigError(f"{dotted}: {fields[name].metadata['why']} (got {value!r})")
+        values[name] = value
+    return cls(**values)
+
+
+def _coerce(kind, value: Any, dotted: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, _as_table(value, dotted), dotted)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{dotted}: must be a list of strings (got {value!r})")
+    elif origin in (collections.abc.Mapping, dict):
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return types.MappingProxyType(dict(value))
+        raise ConfigError(f"{dotted}: must be a table of strings (got {value!r})")
+    raise ConfigError(f"{dotted}: must be {getattr(kind, '__name__', kind)} (got {value!r})")

@@ -1,0 +1,112 @@
+"""One exception family for every answer that is not a success.
+
+Each error carries the OSS error code and its HTTP status (the code table of
+the OSS image-processing manuals); `render_xml` turns it into the OSS XML body.
+Handlers and workers raise these; only the error middleware renders them.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+
+class OssError(Exception):
+    """An OSS error answer: `code` and `status` come from the class, `message` names the problem."""
+
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def __reduce__(self):
+        # Workers send errors back pickled; keep the headers across the trip.
+        return (_rebuild, (type(self), self.message, self.headers))
+
+
+def _rebuild(cls: type[OssError], message: str, headers: dict[str, str]) -> OssError:
+    return cls(message, headers=headers)
+
+
+class InvalidArgument(OssError):
+    code, status = "InvalidArgument", 400
+
+
+class BadRequest(OssError):
+    code, status = "BadRequest", 400
+
+
+class MissingArgument(OssError):
+    code, status = "MissingArgument", 400
+
+
+class ImageTooLarge(OssError):
+    code, status = "ImageTooLarge", 400
+
+
+class InvalidObjectName(OssError):
+    code, status = "InvalidObjectName", 400
+
+
+class AccessDenied(OssError):
+    code, status = "AccessDenied", 403
+
+
+class NoSuchKey(OssError):
+    code, status = "NoSuchKey", 404
+
+
+class NoSuchBucket(OssError):
+    code, status = "NoSuchBucket", 404
+
+
+class MethodNotAllowed(OssError):
+    code, status = "MethodNotAllowed", 405
+
+
+class InvalidRange(OssError):
+    code, status = "InvalidRange", 416
+
+
+class InternalError(OssError):
+    code, status = "InternalError", 500
+
+
+class NotImplementedOss(OssError):
+    code, status = "NotImplemented", 501
+
+
+class SourceUnavailable(OssError):
+    """The upstream origin failed or timed out: our 502, never its traceback."""
+
+    code, status = "SourceUnavailable", 502
+
+
+class ServiceUnavailable(OssError):
+    """The job queue is full; the client should retry after `Retry-After` seconds."""
+
+    code, status = "ServiceUnavailable", 503
+
+    def __init__(self, message: str, *, retry_after: int = 1, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after), **(headers or {})})
+
+
+class ProcessTimeout(OssError):
+    """A job ran past the job timeout; its worker was killed and replaced."""
+
+    code, status = "ProcessTimeout", 504
+
+
+def render_xml(error: OssError, request_id: str, host_id: str) -> bytes:
+    """The OSS error body: `<Error><Code/><Message/><RequestId/><HostId/></Error>`, UTF-8."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<Error>\n"
+        f"  <Code>{escape(error.code)}</Code>\n"
+        f"  <Message>{escape(error.message)}</Message>\n"
+        f"  <RequestId>{escape(request_id)}</RequestId>\n"
+        f"  <HostId>{escape(host_id)}</HostId>\n"
+        "</Error>\n"
+    ).encode()

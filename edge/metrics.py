@@ -1,0 +1,47 @@
+"""Prometheus metrics of one server instance (its own registry, so several apps can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """Every metric the server exports, created on a private registry."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("edge_requests_total", "Requests answered, by dialect and HTTP status",
+                                ["dialect", "status"], registry=r)
+        self.request_seconds = Histogram("edge_request_seconds", "Time to answer a request", ["kind"],
+                                         buckets=_LATENCY, registry=r)
+        self.jobs = Counter("edge_jobs_total", "Jobs run in the worker pool, by outcome", ["outcome"], registry=r)
+        self.job_seconds = Histogram("edge_job_seconds", "Time a worker spent on a job", buckets=_LATENCY, registry=r)
+        self.queue_wait_seconds = Histogram("edge_queue_wait_seconds", "Time a job waited for a free worker",
+                                            buckets=_LATENCY, registry=r)
+        self.queue_depth = Gauge("edge_queue_depth", "Jobs waiting for a free worker", registry=r)
+        self.queue_rejections = Counter("edge_queue_rejections_total", "Jobs refused with 503 because the queue was full",
+                                        registry=r)
+        self.busy_workers = Gauge("edge_busy_workers", "Workers running a job", registry=r)
+        self.live_workers = Gauge("edge_live_workers", "Workers started and ready", registry=r)
+        self.worker_restarts = Counter("edge_worker_restarts_total", "Workers replaced, by reason", ["reason"],
+                                       registry=r)
+        self.cache_lookups = Counter("edge_cache_lookups_total", "Rendition cache lookups, by level and result",
+                                     ["level", "result"], registry=r)
+        self.cache_bytes = Gauge("edge_cache_bytes", "Bytes held by the rendition cache, by level", ["level"],
+                                 registry=r)
+        self.singleflight_joins = Counter("edge_singleflight_joins_total",
+                                          "Requests that joined a rendition already being made", registry=r)
+        self.source_seconds = Histogram("edge_source_fetch_seconds", "Time to fetch an original for processing",
+                                        buckets=_LATENCY, registry=r)
+        self.source_errors = Counter("edge_source_errors_total", "Failed source fetches, by error code", ["code"],
+                                     registry=r)
+        self.bytes_in = Counter("edge_source_bytes_total", "Bytes of originals fetched for processing", registry=r)
+        self.bytes_out = Counter("edge_response_bytes_total", "Body bytes of rendition answers", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,29 @@
+"""The per-application state that request handlers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from edge.config import Config
+from edge.metrics import Metrics
+from edge.pool import WorkerPool
+from edge.renditions import Renditions
+from edge.sources import Source
+
+
+@dataclass
+class Origin:
+    """Everything a request handler needs, built once per application by `edge.app.make_app`."""
+
+    config: Config
+    metrics: Metrics
+    pool: WorkerPool
+    renditions: Renditions
+    sources: dict[str, Source]
+    session: aiohttp.ClientSession | None = None
+
+
+ORIGIN = web.AppKey("origin", Origin)

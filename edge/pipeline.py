@@ -1,0 +1,222 @@
+"""The canonical process language: typed operations, their registry, and `Pipeline`.
+
+Every dialect (x-oss-process, styles, the legacy `@` API, imageMogr2 ...) ends
+in a `Pipeline`. `Pipeline.canonical()` is the one spelling of a rendition:
+parameters in a fixed order, defaults dropped, aliases folded, and settings
+that act on the whole image (auto-orient, format, quality, interlace) placed
+once, in a fixed position, with the last one asked winning. So
+`parse(p.canonical()) == p`, and two URLs that ask for the same pixels share
+one cache entry.
+
+Grammar (OSS): `image/<action>[,<k>_<v> | ,<value>]*[/<action>...]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
+
+from edge.errors import InvalidArgument, MissingArgument
+
+if TYPE_CHECKING:
+    from edge.frames import Frames, RenderContext
+
+MAX_PROCESS_LENGTH = 4096
+
+
+class Operation:
+    """One step of a pipeline: a frozen dataclass of validated parameters.
+
+    Subclasses set `name` (the OSS action), `stage` and implement `parse`,
+    `canonical_params` and `apply`. Stages: "pixels" steps run in the order
+    asked; "decode" and "encode" steps are settings for the whole image (the
+    last one of each name wins, wherever it stands in the URL).
+    """
+
+    name: ClassVar[str]
+    stage: ClassVar[str] = "pixels"
+
+    @classmethod
+    def parse(cls, params: "Params") -> "Operation":
+        """Build the operation from its parameters; raise `InvalidArgument` naming a bad one."""
+        raise NotImplementedError
+
+    def canonical_params(self) -> list[str]:
+        """The parameters in canonical order, defaults left out (`["m_fill", "w_100"]`)."""
+        raise NotImplementedError
+
+    def canonical(self) -> str:
+        return ",".join([self.name, *self.canonical_params()])
+
+    def apply(self, frames: "Frames", ctx: "RenderContext") -> "Frames":
+        """Transform every frame (or set an output setting on `ctx`); pure apart from `ctx`."""
+        raise NotImplementedError
+
+    def is_noop(self) -> bool:
+        """True when the operation, as parameterised, is the default and can be dropped."""
+        return False
+
+    def draft_size(self, width: int, height: int, ctx: "RenderContext") -> tuple[int, int] | None:
+        """The smallest decode size this step needs from a `width` x `height` source, if it shrinks."""
+        return None
+
+
+OPERATIONS: dict[str, type[Operation]] = {}
+
+_ENCODE_ORDER = ("format", "quality", "interlace")
+
+
+def operation(name: str, *, stage: str = "pixels") -> Callable[[type], type]:
+    """Class decorator: register a frozen-dataclass `Operation` under its OSS action name."""
+
+    def register(cls: type) -> type:
+        if name in OPERATIONS:
+            raise RuntimeError(f"operation {name!r} registered twice")
+        cls.name = name
+        cls.stage = stage
+        OPERATIONS[name] = cls
+        return cls
+
+    return register
+
+
+class Params:
+    """The parameters of one action (`w_100`, `m_fill`, or a bare `90`), consumed by name.
+
+    Each accessor validates and removes its parameter; `finish()` then rejects
+    whatever is left, so an unknown parameter is always an error that names it.
+    """
+
+    def __init__(self, action: str, tokens: Iterable[str]) -> None:
+        self.action = action
+        self.named: dict[str, str] = {}
+        self.bare: list[str] = []
+        for token in tokens:
+            if token == "":
+                continue
+            key, sep, value = token.partition("_")
+            if not sep:
+                self.bare.append(token)
+                continue
+            if key in self.named:
+                raise InvalidArgument(f"{action}: parameter {key} is given twice")
+            self.named[key] = value
+
+    def _take(self, key: str) -> str | None:
+        return self.named.pop(key, None)
+
+    def int(self, key: str, low: int, high: int, default: int | None = None) -> int | None:
+        """The integer parameter `key` in [low, high], or `default` when absent."""
+        text = self._take(key)
+        if text is None:
+            return default
+        return _to_int(self.action, key, text, low, high)
+
+    def choice(self, key: str, options: Iterable[str], default: str | None = None,
+               aliases: dict[str, str] | None = None) -> str | None:
+        """The parameter `key`, one of `options` (case-insensitive), or `default` when absent."""
+        text = self._take(key)
+        if text is None:
+            return default
+        value = text.lower()
+        value = (aliases or {}).get(value, value)
+        if value not in options:
+            raise InvalidArgument(
+                f"{self.action}: {key}_{text} is not one of {', '.join(options)}")
+        return value
+
+    def color(self, key: str, default: str) -> str:
+        """A six-digit hex colour (`FF0000`), upper-cased, or `default` when absent."""
+        text = self._take(key)
+        if text is None:
+            return default
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise InvalidArgument(f"{self.action}: {key}_{text} is not a hex colour RRGGBB")
+        return text.upper()
+
+    def value(self, what: str, low: int | None = None, high: int | None = None) -> str:
+        """The single bare value of actions like `rotate,90` (checked as an int when a range is given)."""
+        if not self.bare:
+            raise MissingArgument(f"{self.action}: missing {what}")
+        if len(self.bare) > 1:
+            raise InvalidArgument(f"{self.action}: expects one value, got {','.join(self.bare)}")
+        text = self.bare.pop()
+        if low is not None and high is not None:
+            _to_int(self.action, what, text, low, high)
+        return text
+
+    def finish(self) -> None:
+        """Reject any parameter nobody consumed."""
+        for key, value in self.named.items():
+            raise InvalidArgument(f"{self.action}: unknown parameter {key} (in {key}_{value})")
+        for value in self.bare:
+            raise InvalidArgument(f"{self.action}: unexpected value {value}")
+
+
+def _to_int(action: str, key: str, text: str, low: int, high: int) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidArgument(f"{action}: {key} must be an integer in [{low}, {high}], got {text!r}")
+    number = int(text)
+    if not low <= number <= high:
+        raise InvalidArgument(f"{action}: {key} must be in [{low}, {high}], got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """An ordered, normalised list of operations; build it with `Pipeline.of` or `Pipeline.parse`."""
+
+    steps: tuple[Operation, ...]
+
+    @classmethod
+    def of(cls, steps: Iterable[Operation]) -> "Pipeline":
+        """Normalise: pixel steps in order, the last setting of each kind, nothing that is a no-op."""
+        pixels: list[Operation] = []
+        settings: dict[str, Operation] = {}
+        for step in steps:
+            if step.stage == "pixels":
+                if not step.is_noop():
+                    pixels.append(step)
+            else:
+                settings[step.name] = step
+        decode = [s for s in settings.values() if s.stage == "decode" and not s.is_noop()]
+        encode = [settings[n] for n in _ENCODE_ORDER if n in settings and not settings[n].is_noop()]
+        encode += [s for n, s in settings.items()
+                   if s.stage == "encode" and n not in _ENCODE_ORDER and not s.is_noop()]
+        return cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode))
+
+    @classmethod
+    def parse(cls, text: str) -> "Pipeline":
+        """Parse `image/<action>,...[/<action>...]`; raise `InvalidArgument` naming what is wrong."""
+        if len(text) > MAX_PROCESS_LENGTH:
+            raise InvalidArgument(f"x-oss-process is longer than {MAX_PROCESS_LENGTH} characters")
+        kind, _, rest = text.partition("/")
+        if kind != "image":
+            raise InvalidArgument(f"x-oss-process: unsupported process type {kind!r} (expected image/...)")
+        steps = []
+        for part in rest.split("/"):
+            if not part:
+                continue
+            action, *tokens = part.split(",")
+            op_class = OPERATIONS.get(action)
+            if op_class is None:
+                raise InvalidArgument(f"x-oss-process: unknown action {action!r}")
+            params = Params(action, tokens)
+            op = op_class.parse(params)
+            params.finish()
+            steps.append(op)
+        return cls.of(steps)
+
+    def canonical(self) -> str:
+        """The one spelling of this pipeline: `image/<op>/<op>...`."""
+        return "/".join(["image", *(step.canonical() for step in self.steps)])
+
+    def setting(self, name: str) -> Operation | None:
+        """The whole-image setting `name` (e.g. "format"), if the pipeline has one."""
+        for step in self.steps:
+            if step.name == name and step.stage != "pixels":
+                return step
+        return None
+
+    def pixel_steps(self) -> tuple[Operation, ...]:
+        return tuple(s for s in self.steps if s.stage == "pixels")

@@ -1,0 +1,241 @@
+"""The worker pool: the only place where CPU work (decode, process, encode) runs.
+
+`WorkerPool.run(job_name, job, data)` hands a job to an idle worker process.
+When all are busy, up to `queue` jobs wait; one more is refused at once with
+503 ServiceUnavailable and Retry-After, so a burst never piles up memory. A
+job that runs past `job_timeout` has its worker killed and replaced (504
+ProcessTimeout); a worker that dies fails only its own job (500) and is
+replaced. Workers are recycled after `max_jobs` jobs or past `max_rss` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from edge import channel
+from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
+from edge.metrics import Metrics
+
+log = logging.getLogger("edge.pool")
+
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+_START_TIMEOUT = 60.0
+
+
+class Worker:
+    """One worker process and its channel."""
+
+    def __init__(self, process: asyncio.subprocess.Process, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.process, self.reader, self.writer = process, reader, writer
+        self.jobs = 0
+        self.rss = 0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def call(self, name: str, job: object, data: bytes | None) -> tuple[object, bytes]:
+        await channel.write_message(self.writer, (name, job), data or b"")
+        return await channel.read_message(self.reader)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Close the channel (the worker exits on its own), and kill it if it lingers."""
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), grace)
+        except asyncio.TimeoutError:
+            self.kill()
+            await self.process.wait()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+
+class WorkerPool:
+    def __init__(self, size: int, queue: int, job_timeout: float, metrics: Metrics,
+                 max_jobs: int = 0, max_rss: int = 0) -> None:
+        self.size, self.queue, self.job_timeout = size, queue, job_timeout
+        self.max_jobs, self.max_rss = max_jobs, max_rss
+        self.metrics = metrics
+        self._idle: list[Worker] = []
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._workers: set[Worker] = set()
+        self._busy = 0
+        self._closing = False
+        self._background: set[asyncio.Task] = set()
+
+    # -- life cycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start `size` workers and wait until each has said it is ready."""
+        workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+        for worker in workers:
+            self._release(worker)
+
+    async def close(self) -> None:
+        """Stop every worker (they finish nothing further) and fail whoever still waits."""
+        self._closing = True
+        for task in list(self._background):
+            task.cancel()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(ServiceUnavailable("the server is shutting down"))
+        await asyncio.gather(*(w.stop() for w in list(self._workers)), return_exceptions=True)
+        self._workers.clear()
+        self._idle.clear()
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._workers) and not self._closing
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._workers]
+
+    # -- running jobs -----------------------------------------------------
+
+    async def run(self, name: str, job: object, data: bytes | None = None) -> tuple[dict, bytes]:
+        """Run job `name` (see edge.worker.JOBS) in a worker; return its (meta, body).
+
+        Raises what the job raised (an OssError), ServiceUnavailable when the
+        queue is full, ProcessTimeout past the job timeout, InternalError when
+        the worker died. If the caller is cancelled, the job still finishes
+        (and its worker returns to the pool) in the background.
+        """
+        queued_at = time.monotonic()
+        worker = await self._acquire()
+        self.metrics.queue_wait_seconds.observe(time.monotonic() - queued_at)
+        task = asyncio.ensure_future(self._execute(worker, name, job, data))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return await asyncio.shield(task)
+
+    async def _execute(self, worker: Worker, name: str, job: object, data: bytes | None) -> tuple[dict, bytes]:
+        self._busy += 1
+        self.metrics.busy_workers.set(self._busy)
+        started = time.monotonic()
+        try:
+            answer, body = await asyncio.wait_for(worker.call(name, job, data), self.job_timeout)
+        except asyncio.TimeoutError:
+            self._replace(worker, "timeout")
+            self.metrics.jobs.labels("timeout").inc()
+            raise ProcessTimeout(f"processing took longer than {self.job_timeout:g} s and was stopped") from None
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, EOFError):
+            self._replace(worker, "crash")
+            self.metrics.jobs.labels("crash").inc()
+            raise InternalError("the worker processing this request stopped unexpectedly") from None
+        finally:
+            self._busy -= 1
+            self.metrics.busy_workers.set(self._busy)
+            self.metrics.job_seconds.observe(time.monotonic() - started)
+        status, result, worker.rss = answer
+        worker.jobs += 1
+        if (self.max_jobs and worker.jobs >= self.max_jobs) or (self.max_rss and worker.rss > self.max_rss):
+            self._replace(worker, "recycle")
+        else:
+            self._release(worker)
+        if status == "ok":
+            self.metrics.jobs.labels("ok").inc()
+            return result, body
+        self.metrics.jobs.labels("error").inc()
+        assert isinstance(result, OssError)
+        raise result
+
+    async def _acquire(self) -> Worker:
+        if self._closing:
+            raise ServiceUnavailable("the server is shutting down")
+        if self._idle:
+            return self._idle.pop()
+        if len(self._waiters) >= self.queue:
+            self.metrics.queue_rejections.inc()
+            raise ServiceUnavailable(
+                f"all {self.size} workers are busy and {self.queue} jobs are waiting; retry shortly",
+                retry_after=1)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.metrics.queue_depth.set(len(self._waiters))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            self.metrics.queue_depth.set(len(self._waiters))
+
+    def _release(self, worker: Worker) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                self.metrics.queue_depth.set(len(self._waiters))
+                return
+        self._idle.append(worker)
+
+    # -- replacing workers ------------------------------------------------
+
+    def _replace(self, worker: Worker, reason: str) -> None:
+        """Retire `worker` (killed unless it is merely recycled) and start another in its place."""
+        self._workers.discard(worker)
+        self.metrics.live_workers.set(len(self._workers))
+        self.metrics.worker_restarts.labels(reason).inc()
+        if reason != "recycle":
+            log.warning("replacing worker %d (%s)", worker.pid, reason)
+            worker.kill()
+        self._in_background(worker.stop())
+        if not self._closing:
+            self._in_background(self._respawn())
+
+    async def _respawn(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                self._release(await self._spawn())
+                return
+            except Exception:  # keep trying: a pool that gives up is a dead server
+                log.exception("could not start a worker; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _in_background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _spawn(self) -> Worker:
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
+        # Fewer malloc arenas keep a long-lived image worker's RSS from creeping (docs/performance.md).
+        env.setdefault("MALLOC_ARENA_MAX", "2")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "edge.worker", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        worker = Worker(process, reader, writer)
+        try:
+            hello, _ = await asyncio.wait_for(channel.read_message(reader), _START_TIMEOUT)
+        except BaseException:
+            worker.kill()
+            raise
+        if not (isinstance(hello, tuple) and hello[0] == "ready"):
+            worker.kill()
+            raise RuntimeError(f"worker {process.pid} said {hello!r} instead of ready")
+        self._workers.add(worker)
+        self.metrics.live_workers.set(len(self._workers))
+        return worker

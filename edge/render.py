@@ -1,0 +1,180 @@
+"""Make one rendition: bytes of a source in, encoded bytes of the result out. Runs in a worker.
+
+The steps, in order (as imgproxy does): read the header and check the limits
+before any pixel is decoded; apply the whole-image settings (format,
+quality...); let the first shrinking step pick a JPEG DCT scale (`draft`) so
+a 4000px photo is decoded at 1/2, 1/4 or 1/8 size; decode, normalise the
+mode, auto-orient; run the pixel steps; encode.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+from edge.codecs import READABLE, encode, estimate_jpeg_quality, output_format
+from edge.config import Limits
+from edge.errors import BadRequest, ImageTooLarge, OssError
+from edge.frames import Frames, RenderContext
+from edge.pipeline import Pipeline
+
+# We check sizes ourselves, from the header, with the configured limits.
+Image.MAX_IMAGE_PIXELS = None
+warnings.filterwarnings("ignore", module="PIL")
+
+_SWAPS_SIDES = {5, 6, 7, 8}
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """A rendition to make: the pipeline, the limits, and the source (`path`, or bytes sent along)."""
+
+    pipeline: Pipeline
+    limits: Limits
+    path: str | None = None
+
+
+def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
+    """Run `job` on the source bytes `data` (or the file at `job.path`).
+
+    Returns ({"content_type", "format", "width", "height", "frames"}, body).
+    Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
+    bytes that are not a readable image, InvalidArgument from operations.
+    """
+    raw = data if data is not None else _read_limited(job.path, job.limits.source_bytes)
+    try:
+        return _render(job, raw)
+    except OssError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+            struct.error, Image.DecompressionBombError) as exc:
+        raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+
+
+def _read_limited(path: str | None, limit: int) -> bytes:
+    assert path is not None
+    with open(path, "rb") as fh:
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        raise ImageTooLarge(f"the source object is larger than {limit} bytes")
+    return raw
+
+
+def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
+    if not raw:
+        raise BadRequest("the source object is empty, not an image")
+    try:
+        im = Image.open(io.BytesIO(raw), formats=READABLE)
+    except Image.UnidentifiedImageError:
+        raise BadRequest("the source object is not an image in a supported format "
+                         "(jpg, png, gif, webp, bmp, tiff, heic, avif)") from None
+    limits = job.limits
+    _check_source_size(im, limits)
+    ctx = RenderContext(
+        limits=limits,
+        source_format=im.format or "",
+        source_quality=estimate_jpeg_quality(getattr(im, "quantization", None)) if im.format in ("JPEG", "MPO") else None,
+    )
+    pixel_steps = job.pipeline.pixel_steps()
+    for step in job.pipeline.steps:
+        if step.stage != "pixels":
+            step.apply(Frames([]), ctx)
+
+    orientation = _orientation(im) if _auto_orient(job.pipeline) else 1
+    if pixel_steps and im.format == "JPEG":
+        _draft(im, pixel_steps[0], orientation, ctx)
+
+    fmt = output_format(ctx)
+    frames = _decode(im, keep_animation=fmt.animation, limits=limits)
+    if orientation != 1:
+        frames = frames.map(lambda frame: frame.transpose(_UPRIGHT[orientation]))
+    for step in pixel_steps:
+        frames = step.apply(frames, ctx)
+    body, fmt = encode(frames, ctx)
+    width, height = frames.size
+    meta = {"content_type": fmt.content_type, "format": fmt.name, "width": width,
+            "height": height, "frames": len(frames.images)}
+    return meta, body
+
+
+def _check_source_size(im: Image.Image, limits: Limits) -> None:
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise BadRequest(f"the source image has an invalid size {width}x{height}")
+    if width > limits.source_side or height > limits.source_side:
+        raise ImageTooLarge(f"the source image is {width}x{height}; a side may be at most {limits.source_side} pixels")
+    if width * height > limits.source_pixels:
+        raise ImageTooLarge(f"the source image is {width}x{height}, over the limit of {limits.source_pixels} pixels")
+
+
+def _auto_orient(pipeline: Pipeline) -> bool:
+    setting = pipeline.setting("auto-orient")
+    return setting is None or bool(getattr(setting, "enabled", True))
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not fail the image
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _draft(im: Image.Image, first_step, orientation: int, ctx: RenderContext) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that still covers what the first step needs."""
+    width, height = im.size
+    if orientation in _SWAPS_SIDES:
+        width, height = height, width
+    wanted = first_step.draft_size(width, height, ctx)
+    if wanted is None:
+        return
+    upright = (width, height)
+    if orientation in _SWAPS_SIDES:
+        wanted = (wanted[1], wanted[0])
+    before = im.size
+    im.draft(im.mode, wanted)
+    if im.size != before:
+        ctx.undrafted_size = upright
+
+
+def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
+    if not (keep_animation and getattr(im, "is_animated", False)):
+        im.load()
+        return Frames([_normalise(im)])
+    images, durations = [], []
+    budget = limits.animation_pixels
+    for index in range(getattr(im, "n_frames", 1)):
+        im.seek(index)
+        budget -= im.size[0] * im.size[1]
+        if budget < 0:
+            raise ImageTooLarge(f"the animation has more than {limits.animation_pixels} pixels over all its frames")
+        images.append(_normalise(im.convert("RGBA")))
+        durations.append(int(im.info.get("duration", 100) or 100))
+    return Frames(images, durations, im.info.get("loop"))
+
+
+def _normalise(im: Image.Image) -> Image.Image:
+    """Bring any decoded mode to one of RGB, RGBA, L, LA (what operations expect)."""
+    mode = im.mode
+    if mode in ("RGB", "RGBA", "L", "LA"):
+        return im
+    if mode == "P":
+        return im.convert("RGBA" if im.has_transparency_data else "RGB")
+    if mode == "PA":
+        return im.convert("RGBA")
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I") or mode == "F":
+        return im.convert("I").point(lambda v: v / 256).convert("L") if mode.startswith("I;16") else im.convert("L")
+    return im.convert("RGB")
+

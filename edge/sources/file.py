@@ -1,0 +1,69 @@
+"""Originals from a local folder. A key can never name anything outside the folder."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat as stat_module
+
+from aiohttp import web
+
+from edge.errors import ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
+from edge.sources import SourceObject
+
+
+class FileSource:
+    """Keys are relative paths below `root`. `..`, `.`, empty segments, NUL and backslashes are
+    refused as InvalidObjectName; a symlink that resolves outside `root` is NoSuchKey."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+
+    def path_of(self, key: str) -> str:
+        """The real path of `key` inside the folder; raises InvalidObjectName or NoSuchKey."""
+        if not key or "\x00" in key or "\\" in key or len(key) > 1023:
+            raise InvalidObjectName(f"the object key {key!r} is not a valid key")
+        parts = key.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise InvalidObjectName(f"the object key {key!r} has an empty, '.' or '..' segment")
+        real = os.path.realpath(os.path.join(self.root, *parts))
+        if not real.startswith(self.root + os.sep):
+            raise NoSuchKey(f"the object {key} does not exist")
+        return real
+
+    async def stat(self, key: str) -> SourceObject:
+        path = self.path_of(key)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NoSuchKey(f"the object {key} does not exist") from None
+        except OSError as exc:
+            raise SourceUnavailable(f"cannot read the object {key}: {exc.strerror}") from None
+        if not stat_module.S_ISREG(st.st_mode):
+            raise NoSuchKey(f"the object {key} does not exist")
+        return SourceObject(
+            key=key,
+            size=st.st_size,
+            etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+            last_modified=st.st_mtime,
+            content_type=mimetypes.guess_type(key)[0] or "application/octet-stream",
+            path=path,
+        )
+
+    async def read(self, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
+        obj = await self.stat(key)
+        if obj.size > limit:
+            raise ImageTooLarge(f"the source object is {obj.size} bytes, over the limit of {limit}")
+        return obj, None  # the worker reads obj.path itself: no copy through this process
+
+    async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
+        obj = await self.stat(key)
+        # FileResponse brings sendfile, Range (206/416), If-None-Match, If-Modified-Since and HEAD.
+        return web.FileResponse(obj.path, headers={"Content-Type": obj.content_type})
+
+    async def check(self) -> None:
+        if not os.path.isdir(self.root):
+            raise SourceUnavailable(f"the source folder {self.root} does not exist")
+
+    async def close(self) -> None:
+        return None

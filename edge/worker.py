@@ -1,0 +1,72 @@
+"""A worker process: `python -m edge.worker <fd>`. Runs jobs sent by the server, one at a time.
+
+Each request is `(job name, job)` plus the source bytes; each answer is
+`("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. Anything a
+job raises becomes an answer, so a hostile image fails its own request and
+nothing else. The worker ends when the server closes the channel.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from edge import channel
+from edge.errors import InternalError, OssError
+
+JOBS = {}
+
+
+def _load_jobs() -> None:
+    import plugins.operations  # noqa: F401  (registers the operations)
+    from edge.render import render
+
+    JOBS["render"] = render
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer jobs on `sock` until the server closes it."""
+    channel.send_blocking(sock, ("ready", os.getpid()))
+    while True:
+        message = channel.recv_blocking(sock)
+        if message is None:
+            return
+        (name, job), blob = message
+        body = b""
+        try:
+            meta, body = JOBS[name](job, blob or None)
+            answer = ("ok", meta, _rss_bytes())
+        except OssError as exc:
+            answer = ("error", exc, _rss_bytes())
+        except MemoryError:
+            answer = ("error", InternalError("the worker ran out of memory on this image"), _rss_bytes())
+        except Exception as exc:  # a bug, not bad input: log it, answer 500, keep serving
+            traceback.print_exc(file=sys.stderr)
+            answer = ("error", InternalError(f"processing failed ({type(exc).__name__})"), _rss_bytes())
+        channel.send_blocking(sock, answer, body)
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group; the server decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    _load_jobs()
+    try:
+        serve(sock)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass
+
+
+if __name__ == "__main__":
+    main()

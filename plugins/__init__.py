@@ -1,0 +1,1 @@
+"""Plugins: URL dialects and processing operations, one module each, registered on import."""

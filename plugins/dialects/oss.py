@@ -1,0 +1,20 @@
+"""The OSS query dialect: `?x-oss-process=image/<action>,<k>_<v>/...`."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from edge.config import BucketConfig
+from edge.dialects import Asked, dialect
+from edge.errors import InvalidArgument
+from edge.pipeline import Pipeline
+
+
+@dialect("oss", order=10)
+def parse(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | None:
+    if "x-oss-process" not in query:
+        return None
+    process = query["x-oss-process"].strip()
+    if not process:
+        raise InvalidArgument("x-oss-process is empty")
+    return Asked(key, Pipeline.parse(process), "oss")

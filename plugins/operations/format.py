@@ -1,0 +1,35 @@
+"""format,<jpg|jpeg|png|webp|bmp|gif|tiff|heic|heif|avif>: the output format (OSS manual 2.5.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.codecs import FORMAT_ALIASES, FORMATS
+from edge.frames import Frames, RenderContext
+from edge.errors import InvalidArgument
+from edge.pipeline import Operation, Params, operation
+
+
+@operation("format", stage="encode")
+@dataclass(frozen=True)
+class Format(Operation):
+    """Write the result as `name`. As the manual says, `gif` only applies to GIF sources;
+    other sources keep their own format."""
+
+    target: str
+
+    @classmethod
+    def parse(cls, params: Params) -> "Format":
+        text = params.value("the format").lower()
+        name = FORMAT_ALIASES.get(text, text)
+        if name not in FORMATS:
+            raise InvalidArgument(f"format: {text} is not one of {', '.join(FORMATS)}, jpeg, heif")
+        return cls(name)
+
+    def canonical_params(self) -> list[str]:
+        return [self.target]
+
+    def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
+        if self.target != "gif" or ctx.source_format == "GIF":
+            ctx.output_format = self.target
+        return frames

@@ -1,0 +1,129 @@
+"""resize: m (lfit mfit fill pad fixed), w, h, l, s, p, limit, color (OSS manual 2.3 / 1.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from edge.errors import InvalidArgument, MissingArgument
+from edge.frames import Frames, RenderContext
+from edge.pipeline import Operation, Params, operation
+
+MODES = ("lfit", "mfit", "fill", "pad", "fixed")
+MAX_SIDE = 16384  # the current OSS range for w/h/l/s; the target limits still apply
+
+
+@operation("resize")
+@dataclass(frozen=True)
+class Resize(Operation):
+    """Scale the image. Sizes are in pixels; `p` is a percentage and excludes w/h/l/s.
+
+    With only one of w/h in lfit/mfit the other side follows the aspect
+    ratio; in fill/pad/fixed the missing side equals the given one (OSS).
+    When w or h is given, l and s are ignored. With `limit` 1 (default) a
+    resize that would enlarge the image leaves it at its own size.
+    """
+
+    m: str = "lfit"
+    w: int | None = None
+    h: int | None = None
+    l: int | None = None
+    s: int | None = None
+    p: int | None = None
+    limit: int = 1
+    color: str = "FFFFFF"
+
+    @classmethod
+    def parse(cls, params: Params) -> "Resize":
+        m = params.choice("m", MODES, default="lfit")
+        w, h = params.int("w", 1, MAX_SIDE), params.int("h", 1, MAX_SIDE)
+        l, s = params.int("l", 1, MAX_SIDE), params.int("s", 1, MAX_SIDE)
+        p = params.int("p", 1, 1000)
+        limit = params.int("limit", 0, 1, default=1)
+        color = params.color("color", default="FFFFFF")
+        if p is not None and any(v is not None for v in (w, h, l, s)):
+            raise InvalidArgument("resize: p cannot be combined with w, h, l or s")
+        if all(v is None for v in (w, h, l, s, p)):
+            raise MissingArgument("resize: one of w, h, l, s or p is required")
+        if w is not None or h is not None:
+            l = s = None
+        return cls(m, w, h, l, s, p, limit, color if m == "pad" else "FFFFFF")
+
+    def canonical_params(self) -> list[str]:
+        out = [] if self.m == "lfit" or self.p is not None else [f"m_{self.m}"]
+        for key in ("w", "h", "l", "s", "p"):
+            value = getattr(self, key)
+            if value is not None:
+                out.append(f"{key}_{value}")
+        if self.limit == 0:
+            out.append("limit_0")
+        if self.m == "pad" and self.color != "FFFFFF":
+            out.append(f"color_{self.color}")
+        return out
+
+    def plan(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """(scaled size, final size) for a `width` x `height` image, or None when nothing changes."""
+        if self.p is not None:
+            scale = self.p / 100
+            scaled = (_round(width * scale), _round(height * scale))
+            return None if scale > 1 and self.limit else (scaled, scaled)
+        box_w, box_h = self._box(width, height)
+        if self.m in ("fill", "pad", "fixed"):
+            box_w, box_h = box_w or box_h, box_h or box_w
+        if self.m == "fixed":
+            if self.limit and (box_w > width or box_h > height):
+                return None
+            return (box_w, box_h), (box_w, box_h)
+        ratios = [side / whole for side, whole in ((box_w, width), (box_h, height)) if side]
+        scale = max(ratios) if self.m in ("mfit", "fill") else min(ratios)
+        if self.limit and scale > 1:
+            return None
+        scaled = (_round(width * scale), _round(height * scale))
+        return scaled, ((box_w, box_h) if self.m in ("fill", "pad") else scaled)
+
+    def _box(self, width: int, height: int) -> tuple[int | None, int | None]:
+        if self.w is not None or self.h is not None:
+            return self.w, self.h
+        # l and s name the long and the short side of the source.
+        long_is_width = width >= height
+        return (self.l, self.s) if long_is_width else (self.s, self.l)
+
+    def draft_size(self, width: int, height: int, ctx: RenderContext) -> tuple[int, int] | None:
+        plan = self.plan(width, height)
+        return None if plan is None else plan[0]
+
+    def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
+        width, height = ctx.pop_undrafted_size() or frames.size
+        plan = self.plan(width, height)
+        if plan is None:
+            return frames
+        scaled, final = plan
+        ctx.check_target(*scaled, what="resize")
+        ctx.check_target(*final, what="resize")
+        return frames.map(lambda im: self._one(im, scaled, final))
+
+    def _one(self, im: Image.Image, scaled: tuple[int, int], final: tuple[int, int]) -> Image.Image:
+        if im.size != scaled:
+            im = im.resize(scaled, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if self.m == "fill" and scaled != final:
+            left, top = (scaled[0] - final[0]) // 2, (scaled[1] - final[1]) // 2
+            im = im.crop((left, top, left + final[0], top + final[1]))
+        elif self.m == "pad" and scaled != final:
+            canvas = Image.new(im.mode, final, _fill(im.mode, self.color))
+            canvas.paste(im, ((final[0] - scaled[0]) // 2, (final[1] - scaled[1]) // 2))
+            im = canvas
+        return im
+
+
+def _round(value: float) -> int:
+    return max(1, int(value + 0.5))
+
+
+def _fill(mode: str, color: str):
+    rgb = tuple(int(color[i:i + 2], 16) for i in (0, 2, 4))
+    if mode == "L":
+        return round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+    if mode == "LA":
+        return (round(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]), 255)
+    return rgb + (255,) if mode == "RGBA" else rgb

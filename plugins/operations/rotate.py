@@ -1,0 +1,45 @@
+"""rotate,<degrees>: clockwise by 0-360 degrees; the canvas grows to hold the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from edge.errors import ImageTooLarge
+from edge.frames import Frames, RenderContext
+from edge.pipeline import Operation, Params, operation
+
+_EXACT = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+
+
+@operation("rotate")
+@dataclass(frozen=True)
+class Rotate(Operation):
+    """Rotate clockwise. Right angles are exact transposes; other angles fill the new corners
+    with transparency where the image has alpha and white otherwise."""
+
+    degrees: int
+
+    @classmethod
+    def parse(cls, params: Params) -> "Rotate":
+        return cls(int(params.value("the angle (0-360)", 0, 360)) % 360)
+
+    def canonical_params(self) -> list[str]:
+        return [str(self.degrees)]
+
+    def is_noop(self) -> bool:
+        return self.degrees == 0
+
+    def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
+        width, height = frames.size
+        side = ctx.limits.rotate_side
+        if width > side or height > side:
+            raise ImageTooLarge(f"rotate: the image is {width}x{height}; rotation takes sides of at most {side}")
+        if self.degrees in _EXACT:
+            return frames.map(lambda im: im.transpose(_EXACT[self.degrees]))
+        return frames.map(self._turn)
+
+    def _turn(self, im: Image.Image) -> Image.Image:
+        fill = {"RGBA": (0, 0, 0, 0), "LA": (0, 0), "L": 255}.get(im.mode, (255, 255, 255))
+        return im.rotate(-self.degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
