@@ -19,6 +19,7 @@ The corpus is regenerated only when the manifest's spec differs.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,14 @@ def animated_gif(seed: int, path: Path) -> None:
                    loop=0, optimize=False, disposal=1)
 
 
+def _save_photo(seed: int, w: int, h: int, path: Path) -> None:
+    photo(seed, w, h).save(path, quality=90)
+
+
+def _save_rgba(seed: int, path: Path) -> None:
+    rgba(seed, 1024).save(path)
+
+
 def _spec() -> dict:
     return {"version": SPEC_VERSION, "pillow": Image.__version__, "numpy": np.__version__}
 
@@ -127,12 +136,13 @@ def ensure(root: Path) -> dict:
             return manifest
 
     (root / "w7").mkdir(exist_ok=True)
-    photo(1, 4000, 3000).save(root / "w1.jpg", quality=90)
-    photo(2, 1920, 1080).save(root / "w2.jpg", quality=90)
-    rgba(3, 1024).save(root / "w3.png")
-    animated_gif(4, root / "w4.gif")
-    for i in range(W7_COUNT):
-        photo(100 + i, 4000, 3000).save(root / "w7" / f"src_{i:02d}.jpg", quality=90)
+    jobs = [(_save_photo, 1, 4000, 3000, root / "w1.jpg"), (_save_photo, 2, 1920, 1080, root / "w2.jpg")]
+    jobs += [(_save_photo, 100 + i, 4000, 3000, root / "w7" / f"src_{i:02d}.jpg") for i in range(W7_COUNT)]
+    jobs += [(_save_rgba, 3, root / "w3.png"), (animated_gif, 4, root / "w4.gif")]
+    # Two processes: the big numpy fills are single-threaded and this is a 2-core box.
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        for f in [pool.submit(*job) for job in jobs]:
+            f.result()
 
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in {".jpg", ".png", ".gif"})
     manifest = {

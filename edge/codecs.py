@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - declared dependency
 
 
 # Pillow decoders we let near untrusted bytes; no EPS/PDF/PSD and other exotic parsers.
-READABLE = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF", "MPO")
+READABLE = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")  # JPEG also opens MPO
 
 
 @dataclass(frozen=True)

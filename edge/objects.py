@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import math
 
 from aiohttp import web
@@ -44,17 +43,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return response
 
     obj = await source.stat(asked.key)
-    headers = {
-        "ETag": rendition_etag(bucket.name, obj, asked.pipeline),
-        "Last-Modified": email.utils.formatdate(obj.last_modified, usegmt=True),
-        "Cache-Control": bucket.cache_control,
-    }
+    headers = {"ETag": rendition_etag(bucket.name, obj, asked.pipeline), "Cache-Control": bucket.cache_control}
     if _not_modified(request, headers["ETag"], obj.last_modified):
-        return web.Response(status=304, headers=headers)
-    rendition, how = await origin.renditions.get(bucket.name, source, obj, asked.pipeline)
-    headers["X-Cache"] = how
-    origin.metrics.bytes_out.inc(len(rendition.body))
-    return web.Response(body=rendition.body, content_type=rendition.content_type, headers=headers)
+        response = web.Response(status=304, headers=headers)
+    else:
+        rendition, how = await origin.renditions.get(bucket.name, source, obj, asked.pipeline)
+        headers["X-Cache"] = how
+        origin.metrics.bytes_out.inc(len(rendition.body))
+        response = web.Response(body=rendition.body, content_type=rendition.content_type, headers=headers)
+    # Formatted as aiohttp's FileResponse does for originals (whole seconds, rounded up).
+    response.last_modified = obj.last_modified
+    return response
 
 
 def _not_modified(request: web.Request, etag: str, last_modified: float) -> bool:
@@ -64,4 +63,4 @@ def _not_modified(request: web.Request, etag: str, last_modified: float) -> bool
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         return "*" in tags or etag in tags
     since = request.if_modified_since
-    return since is not None and math.floor(last_modified) <= since.timestamp()
+    return since is not None and math.ceil(last_modified) <= since.timestamp()

@@ -1,0 +1,115 @@
+"""CPU and memory of a server's whole process tree, read from /proc.
+
+Contracts:
+- ``tree(roots)`` is the living ``roots`` plus all their living descendants
+  (a server may be several roots: thumbor's two processes and nginx).
+- ``cpu_ticks(pids)`` maps pid -> utime+stime+cutime+cstime in clock ticks.
+  The child times matter: a worker that reaps short-lived helpers (thumbor's
+  gifsicle) owns their CPU only through cutime/cstime, and a helper that
+  exits mid-run moves its time into its parent's, so summing all four over
+  the tree before and after a run counts every process exactly once.
+- ``MemorySampler`` polls /proc/PID/smaps_rollup of the tree every
+  ``interval`` s in a thread and keeps the peak of the summed RSS and PSS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name may contain spaces or parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def tree(roots: Iterable[int]) -> list[int]:
+    """The living ``roots`` and their living descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [r for r in roots if _stat_fields(r) is not None]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """pid -> utime+stime+cutime+cstime (fields 14-17 of /proc/PID/stat)."""
+    out = {}
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields:
+            # fields[0] is field 3 (state), so field N is fields[N - 3].
+            out[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return out
+
+
+def tree_cpu_ms(roots: Iterable[int]) -> tuple[float, dict[int, int]]:
+    """(total CPU ms of the tree, per-pid ticks) at this instant."""
+    ticks = cpu_ticks(tree(roots))
+    return sum(ticks.values()) * 1000.0 / TICKS_PER_S, ticks
+
+
+def _rollup_kib(pid: int) -> tuple[int, int]:
+    """(Rss, Pss) in KiB from smaps_rollup, (0, 0) if the process is gone."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return rss, pss
+
+
+def memory_kib(roots: Iterable[int]) -> tuple[int, int]:
+    """Summed (Rss, Pss) in KiB over the tree right now."""
+    rss = pss = 0
+    for pid in tree(roots):
+        r, p = _rollup_kib(pid)
+        rss, pss = rss + r, pss + p
+    return rss, pss
+
+
+class MemorySampler:
+    """Context manager tracking peak summed RSS/PSS of the ``roots``' tree."""
+
+    def __init__(self, roots: Iterable[int], interval: float = 0.1):
+        self.roots, self.interval = list(roots), interval
+        self.peak_rss_kib = self.peak_pss_kib = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            rss, pss = memory_kib(self.roots)
+            self.peak_rss_kib = max(self.peak_rss_kib, rss)
+            self.peak_pss_kib = max(self.peak_pss_kib, pss)
+            self.samples += 1
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> "MemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,244 @@
+"""Shared fixtures: generated sample images, a real `edge serve` subprocess, a real nginx upstream.
+
+Every server here is a real process listening on 127.0.0.1, started by the
+test session and stopped by PID at its end.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+QUADRANTS = {"nw": (255, 0, 0), "ne": (0, 255, 0), "sw": (0, 0, 255), "se": (255, 255, 0)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def quadrants(width: int, height: int) -> Image.Image:
+    """Four solid quadrants (red nw, green ne, blue sw, yellow se) with a grey centre cross."""
+    im = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle([0, 0, width // 2 - 1, height // 2 - 1], fill=QUADRANTS["nw"])
+    draw.rectangle([width // 2, 0, width - 1, height // 2 - 1], fill=QUADRANTS["ne"])
+    draw.rectangle([0, height // 2, width // 2 - 1, height - 1], fill=QUADRANTS["sw"])
+    draw.rectangle([width // 2, height // 2, width - 1, height - 1], fill=QUADRANTS["se"])
+    return im
+
+
+def write_samples(folder: Path) -> None:
+    """The images the tests ask for, made here so no binary fixture is needed."""
+    from edge.demo import landscape
+
+    folder.mkdir(parents=True, exist_ok=True)
+    landscape(400, 300).save(folder / "photo.jpg", quality=90)
+    landscape(200, 100).save(folder / "small.jpg", quality=90)
+    quadrants(300, 200).save(folder / "quadrants.png")
+    rgba = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse([50, 0, 150, 100], fill=(200, 30, 30, 255))
+    rgba.save(folder / "alpha.png")
+    frames = [Image.new("RGB", (120, 80), (i * 40, 100, 200 - i * 40)) for i in range(5)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=[50, 60, 70, 80, 90], loop=0)
+    sideways = quadrants(200, 300).transpose(Image.Transpose.ROTATE_90)  # stored as 300x200
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(folder / "exif6.jpg", quality=95, exif=exif)
+    (folder / "nested").mkdir(exist_ok=True)
+    landscape(120, 80).save(folder / "nested" / "deep name.jpg")
+    _hostile(folder)
+
+
+def _hostile(folder: Path) -> None:
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(good, "JPEG")
+    (folder / "truncated.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_bytes(b"this is not an image at all\n" * 10)
+    (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    (folder / "huge-header.png").write_bytes(_png_claiming(100_000, 100_000))
+    big = Image.new("RGB", (4000, 4000), (20, 120, 200))
+    draw = ImageDraw.Draw(big)
+    for i in range(0, 4000, 50):
+        draw.line([(i, 0), (4000 - i, 4000)], fill=(i % 255, 80, 40), width=3)
+    big.save(folder / "big.png")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header says `width` x `height`: a decompression bomb's calling card."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack("!I", len(data)) + kind + data + struct.pack("!I", zlib.crc32(kind + data))
+
+    header = struct.pack("!IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+class Server:
+    """`edge serve --config <toml>` as a subprocess on a free port; `url(path)` builds request URLs."""
+
+    def __init__(self, tmp: Path, toml: str, name: str = "edge") -> None:
+        self.port = free_port()
+        self.config = tmp / f"{name}-{self.port}.toml"
+        self.config.write_text(toml.replace("{port}", str(self.port)))
+        self.log = open(tmp / f"{name}-{self.port}.log", "w+")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edge", "serve", "--config", str(self.config)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._wait_ready()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url(path), timeout=60, **kwargs)
+
+    def metric(self, name: str, **labels) -> float:
+        """The value of one sample of /metrics (0 when absent)."""
+        wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        for line in self.get("/metrics").text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of this server's worker processes (its children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def logs(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"edge serve exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                # The socket opens only once the workers are up; /readyz may say no for other reasons.
+                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        logs = self.logs()
+        self.stop()
+        raise RuntimeError(f"edge serve did not become ready:\n{logs}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bucket")
+    write_samples(folder)
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.jpg").write_bytes((folder / "photo.jpg").read_bytes())
+    os.symlink(outside / "secret.jpg", folder / "escape.jpg")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory, samples) -> str:
+    """A real nginx serving the sample folder; its base URL."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (.ci/run installs Debian's nginx-light)")
+    prefix = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ image/jpeg jpg; image/png png; image/gif gif; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {samples};
+    }}
+}}
+""")
+    process = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(base + "/photo.jpg", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, samples, nginx) -> Server:
+    """The main test server: bucket `test` (folder, also bound to Host img.edge.test) and `web` (nginx)."""
+    tmp = tmp_path_factory.mktemp("server")
+    srv = Server(tmp, f"""
+[server]
+host = "127.0.0.1"
+port = {{port}}
+workers = 2
+queue = 32
+job_timeout = 20
+
+[cache]
+memory_bytes = 67108864
+
+[buckets.test]
+source = "file://{samples}"
+domains = ["img.edge.test"]
+cache_control = "public, max-age=600"
+
+[buckets.web]
+source = "{nginx}/"
+""")
+    yield srv
+    srv.stop()
+
+
+def open_image(response: requests.Response) -> Image.Image:
+    assert response.status_code == 200, response.text[:500]
+    return Image.open(io.BytesIO(response.content))
+
+
+def process(server: Server, key: str, process: str, bucket: str = "test") -> requests.Response:
+    return server.get(f"/{bucket}/{key}", params={"x-oss-process": process})

@@ -1,0 +1,115 @@
+"""The worker pool under faults: a killed worker, a stuck job, a full queue."""
+
+import concurrent.futures
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import Server, open_image, process
+
+SLOW = "image/rotate,45/format,png"  # about 3 s of real work on the 4000x4000 big.png
+
+
+def pool_server(tmp_path, samples, **server) -> Server:
+    settings = "\n".join(f"{k} = {v}" for k, v in server.items())
+    return Server(tmp_path, f"""
+[server]
+port = {{port}}
+{settings}
+[cache]
+memory_bytes = 0
+[buckets.test]
+source = "file://{samples}"
+""", name="pool")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_worker_killed_mid_job_fails_one_request_and_the_pool_recovers(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, job_timeout=60)
+    try:
+        [worker] = srv.worker_pids()
+        with concurrent.futures.ThreadPoolExecutor(1) as executor:
+            slow = executor.submit(process, srv, "big.png", SLOW)
+            start = cpu_seconds(worker)
+            deadline = time.monotonic() + 20
+            while cpu_seconds(worker) - start < 0.3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(worker, signal.SIGKILL)
+            response = slow.result(60)
+        assert response.status_code == 500
+        assert "<Code>InternalError</Code>" in response.text
+        assert open_image(process(srv, "photo.jpg", "image/resize,w_20")).size == (20, 15)
+        assert srv.worker_pids() != [worker]
+        assert srv.metric("edge_worker_restarts_total", reason="crash") == 1
+    finally:
+        srv.stop()
+
+
+def test_a_job_past_the_timeout_is_stopped_and_its_worker_replaced(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, job_timeout=0.5)
+    try:
+        [worker] = srv.worker_pids()
+        started = time.monotonic()
+        response = process(srv, "big.png", SLOW)
+        assert time.monotonic() - started < 2.5
+        assert response.status_code == 504
+        assert "<Code>ProcessTimeout</Code>" in response.text and "0.5 s" in response.text
+        assert open_image(process(srv, "photo.jpg", "image/resize,w_20")).size == (20, 15)
+        assert worker not in srv.worker_pids()
+        assert srv.metric("edge_worker_restarts_total", reason="timeout") == 1
+    finally:
+        srv.stop()
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, queue=1, job_timeout=60)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(6) as executor:
+            # Six different renditions, so no two can share one job.
+            futures = [executor.submit(process, srv, "big.png", f"image/rotate,{40 + i}/format,png") for i in range(6)]
+            time.sleep(0.5)
+            started = time.monotonic()
+            assert srv.get("/healthz").status_code == 200
+            assert time.monotonic() - started < 0.5
+            results = [f.result(120) for f in futures]
+        refused = [r for r in results if r.status_code == 503]
+        assert len(refused) == 4  # one running, one waiting
+        for response in refused:
+            assert response.headers["Retry-After"] == "1"
+            assert "<Code>ServiceUnavailable</Code>" in response.text
+            assert response.elapsed.total_seconds() < 1.0
+        assert sum(r.status_code == 200 for r in results) == 2
+        assert srv.metric("edge_queue_rejections_total") == 4
+    finally:
+        srv.stop()
+
+
+def test_workers_are_recycled_after_max_jobs(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, worker_max_jobs=3)
+    try:
+        first = srv.worker_pids()
+        for width in range(10, 17):
+            assert open_image(process(srv, "photo.jpg", f"image/resize,w_{width}")).size[0] == width
+        assert srv.metric("edge_worker_restarts_total", reason="recycle") == 2
+        assert srv.worker_pids() != first
+    finally:
+        srv.stop()
+
+
+def test_sigterm_stops_the_server_and_its_workers(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=2)
+    workers = srv.worker_pids()
+    srv.process.send_signal(signal.SIGTERM)
+    assert srv.process.wait(20) == 0
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+    srv.log.close()
