@@ -12,7 +12,9 @@ from aiohttp import web
 import plugins.dialects  # noqa: F401  (registers the URL dialects)
 import plugins.operations  # noqa: F401  (registers the operations)
 from edge import objects
-from edge.cache import MemoryCache
+from edge.cache import MemoryLevel, RenditionCache
+from edge.cache_disk import DiskLevel
+from edge.cache_redis import RedisLevel
 from edge.config import Config
 from edge.errors import BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, render_xml
 from edge.metrics import Metrics
@@ -36,7 +38,7 @@ def make_app(config: Config) -> web.Application:
         config=config,
         metrics=metrics,
         pool=pool,
-        renditions=Renditions(pool, MemoryCache(config.cache.memory_bytes, metrics), config.limits, metrics),
+        renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics),
         sources={},
     )
     origin.sources = {
@@ -52,15 +54,30 @@ def make_app(config: Config) -> web.Application:
     return app
 
 
+def _cache(config: Config, metrics: Metrics) -> RenditionCache:
+    """The cache levels the config turns on, fastest first."""
+    settings = config.cache
+    levels = []
+    if settings.memory_bytes:
+        levels.append(MemoryLevel(settings.memory_bytes, metrics))
+    if settings.disk_path:
+        levels.append(DiskLevel(settings.disk_path, settings.disk_bytes, metrics))
+    if settings.redis_url:
+        levels.append(RedisLevel(settings.redis_url, settings.redis_ttl_seconds))
+    return RenditionCache(levels, metrics)
+
+
 async def _resources(app: web.Application):
     origin = app[ORIGIN]
     origin.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60), auto_decompress=False)
+    await origin.renditions.cache.open()
     await origin.pool.start()
     try:
         yield
     finally:
         await origin.pool.close()
+        await origin.renditions.cache.close()
         for source in origin.sources.values():
             await source.close()
         await origin.session.close()

@@ -1,17 +1,30 @@
-"""The rendition cache (in memory, bounded in bytes) and single-flight coalescing of misses."""
+"""The rendition cache: levels (memory, disk, Redis) behind one facade, and single-flight of misses.
+
+A rendition is stored under a digest of (bucket, key, source validator,
+canonical process string), so a changed source or a different process never
+finds an old entry. Lower levels are slower and larger; a hit in one is
+copied into the levels above it. A level that fails (a full disk, Redis
+down) counts as a miss: the cache never fails a request.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import logging
+import struct
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Hashable, TypeVar
+from typing import Awaitable, Callable, Hashable, Protocol, TypeVar
 
 from cachetools import LRUCache
 
 from edge.metrics import Metrics
 
+log = logging.getLogger("edge.cache")
 T = TypeVar("T")
 _ENTRY_OVERHEAD = 256  # bytes of bookkeeping per entry, so tiny renditions still count
+_META = struct.Struct("!I")
 
 
 @dataclass(frozen=True)
@@ -24,34 +37,110 @@ class Rendition:
     last_modified: float
 
 
-class MemoryCache:
-    """LRU of renditions whose total size stays under `budget` bytes (0 disables it)."""
+def cache_key(bucket: str, key: str, validator: str, canonical: str) -> str:
+    """The digest a rendition is stored under."""
+    return hashlib.sha256("\0".join((bucket, key, validator, canonical)).encode()).hexdigest()
+
+
+def dump(rendition: Rendition) -> bytes:
+    """Serialise for the disk and Redis levels: meta length, JSON meta (with the body's length), body."""
+    meta = json.dumps({"type": rendition.content_type, "etag": rendition.etag,
+                       "modified": rendition.last_modified, "length": len(rendition.body)}).encode()
+    return _META.pack(len(meta)) + meta + rendition.body
+
+
+def load(blob: bytes) -> Rendition | None:
+    """The rendition in `blob`, or None when it is damaged (a torn or foreign entry)."""
+    try:
+        (meta_len,) = _META.unpack_from(blob)
+        meta = json.loads(blob[_META.size:_META.size + meta_len])
+        body = blob[_META.size + meta_len:]
+        if len(body) != meta["length"]:
+            return None
+        return Rendition(body, meta["type"], meta["etag"], float(meta["modified"]))
+    except (struct.error, ValueError, KeyError, TypeError):
+        return None
+
+
+class Level(Protocol):
+    name: str
+
+    async def open(self) -> None: ...
+
+    async def get(self, digest: str) -> Rendition | None: ...
+
+    async def put(self, digest: str, rendition: Rendition) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryLevel:
+    """LRU of renditions whose total size stays under `budget` bytes."""
+
+    name = "memory"
 
     def __init__(self, budget: int, metrics: Metrics) -> None:
         self.budget = budget
         self.metrics = metrics
         self._entries: LRUCache = LRUCache(maxsize=max(budget, 1), getsizeof=_size_of)
 
-    def get(self, key: Hashable) -> Rendition | None:
-        if not self.budget:
-            return None
-        found = self._entries.get(key)
-        self.metrics.cache_lookups.labels("memory", "hit" if found else "miss").inc()
-        return found
+    async def open(self) -> None:
+        return None
 
-    def put(self, key: Hashable, rendition: Rendition) -> None:
-        if not self.budget or _size_of(rendition) > self.budget:
+    async def close(self) -> None:
+        return None
+
+    async def get(self, digest: str) -> Rendition | None:
+        return self._entries.get(digest)
+
+    async def put(self, digest: str, rendition: Rendition) -> None:
+        if _size_of(rendition) > self.budget:
             return
-        self._entries[key] = rendition
-        self.metrics.cache_bytes.labels("memory").set(self._entries.currsize)
-
-    @property
-    def bytes(self) -> int:
-        return self._entries.currsize if self.budget else 0
+        self._entries[digest] = rendition
+        self.metrics.cache_bytes.labels(self.name).set(self._entries.currsize)
 
 
 def _size_of(rendition: Rendition) -> int:
     return len(rendition.body) + _ENTRY_OVERHEAD
+
+
+class RenditionCache:
+    """The levels in order, fastest first; an empty list is a cache that never hits."""
+
+    def __init__(self, levels: list[Level], metrics: Metrics) -> None:
+        self.levels = levels
+        self.metrics = metrics
+
+    async def open(self) -> None:
+        for level in self.levels:
+            await level.open()
+
+    async def close(self) -> None:
+        for level in self.levels:
+            await level.close()
+
+    async def get(self, digest: str) -> tuple[Rendition | None, str | None]:
+        """(rendition, name of the level it came from), or (None, None)."""
+        for depth, level in enumerate(self.levels):
+            found = await _safely(level.get(digest), level.name, "read")
+            self.metrics.cache_lookups.labels(level.name, "hit" if found else "miss").inc()
+            if found is not None:
+                for upper in self.levels[:depth]:
+                    await _safely(upper.put(digest, found), upper.name, "write")
+                return found, level.name
+        return None, None
+
+    async def put(self, digest: str, rendition: Rendition) -> None:
+        for level in self.levels:
+            await _safely(level.put(digest, rendition), level.name, "write")
+
+
+async def _safely(operation: Awaitable[T], level: str, what: str) -> T | None:
+    try:
+        return await operation
+    except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+        log.warning("cache level %s failed to %s: %s", level, what, exc)
+        return None
 
 
 class SingleFlight:

@@ -57,6 +57,7 @@ class CacheConfig:
     disk_path: str = ""
     disk_bytes: int = field(default=10 << 30, metadata=_check(lambda v: v >= 0, "must be >= 0"))
     redis_url: str = ""
+    redis_ttl_seconds: int = field(default=7 * 86400, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: no expiry)"))
     revalidate_seconds: float = field(default=10.0, metadata=_check(lambda v: v >= 0, "must be >= 0"))
 
 

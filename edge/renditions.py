@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import time
 
-from edge.cache import MemoryCache, Rendition, SingleFlight
+from cachetools import TTLCache
+
+from edge.cache import Rendition, RenditionCache, SingleFlight, cache_key
 from edge.config import Limits
 from edge.errors import OssError
 from edge.metrics import Metrics
@@ -16,6 +18,9 @@ from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
 RENDER_VERSION = "1"
+# A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
+# the source changes, which changes the digest: remember it briefly instead of decoding again.
+FAILURE_SECONDS = 30
 
 
 def rendition_etag(bucket: str, obj: SourceObject, pipeline: Pipeline) -> str:
@@ -27,22 +32,27 @@ def rendition_etag(bucket: str, obj: SourceObject, pipeline: Pipeline) -> str:
 class Renditions:
     """Looks renditions up in the cache, and makes each missing one once (single-flight)."""
 
-    def __init__(self, pool: WorkerPool, cache: MemoryCache, limits: Limits, metrics: Metrics) -> None:
+    def __init__(self, pool: WorkerPool, cache: RenditionCache, limits: Limits, metrics: Metrics) -> None:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
         self.flights = SingleFlight(metrics)
+        self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
 
     async def get(self, bucket: str, source: Source, obj: SourceObject,
                   pipeline: Pipeline) -> tuple[Rendition, str]:
-        """The rendition and how it was found: "HIT", "MISS", or "COALESCED" (joined a miss under way)."""
-        key = (bucket, obj.key, obj.etag, pipeline.canonical())
-        found = self.cache.get(key)
+        """The rendition and how it was found: "HIT" (memory), "HIT-DISK", "HIT-REDIS", "MISS" (made
+        now) or "COALESCED" (joined the same rendition being made for another request)."""
+        digest = cache_key(bucket, obj.key, obj.etag, pipeline.canonical())
+        if digest in self._failures:
+            raise self._failures[digest]
+        found, level = await self.cache.get(digest)
         if found is not None:
-            return found, "HIT"
-        status = "COALESCED" if self.flights.joined(key) else "MISS"
-        rendition = await self.flights.run(key, lambda: self._make(key, bucket, source, obj, pipeline))
+            return found, "HIT" if level == "memory" else f"HIT-{level.upper()}"
+        status = "COALESCED" if self.flights.joined(digest) else "MISS"
+        rendition = await self.flights.run(digest, lambda: self._make(digest, bucket, source, obj, pipeline))
         return rendition, status
 
-    async def _make(self, key, bucket: str, source: Source, obj: SourceObject, pipeline: Pipeline) -> Rendition:
+    async def _make(self, digest: str, bucket: str, source: Source, obj: SourceObject,
+                    pipeline: Pipeline) -> Rendition:
         started = time.monotonic()
         try:
             fetched, data = await source.read(obj.key, self.limits.source_bytes)
@@ -51,7 +61,12 @@ class Renditions:
             raise
         self.metrics.source_seconds.observe(time.monotonic() - started)
         self.metrics.bytes_in.inc(fetched.size)
-        meta, body = await self.pool.run("render", RenderJob(pipeline, self.limits, fetched.path), data)
+        try:
+            meta, body = await self.pool.run("render", RenderJob(pipeline, self.limits, fetched.path), data)
+        except OssError as exc:
+            if 400 <= exc.status < 500:
+                self._failures[digest] = exc
+            raise
         rendition = Rendition(body, meta["content_type"], rendition_etag(bucket, obj, pipeline), obj.last_modified)
-        self.cache.put(key, rendition)
+        await self.cache.put(digest, rendition)
         return rendition
