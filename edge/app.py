@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
 import aiohttp
 from aiohttp import web
@@ -92,6 +93,7 @@ async def _answer_errors(request: web.Request, handler):
     """Give every answer an `x-oss-request-id`, and every failure the OSS XML error body."""
     origin = request.app[ORIGIN]
     request["request_id"] = rid = request_id()
+    started = time.monotonic()
     try:
         response = await handler(request)
     except OssError as exc:
@@ -103,7 +105,10 @@ async def _answer_errors(request: web.Request, handler):
         response = error_response(InternalError("an internal error occurred; quote the request id"), rid,
                                   origin.config.server.host_id)
     response.headers["x-oss-request-id"] = rid
-    origin.metrics.requests.labels(request.get("dialect", "none"), str(response.status)).inc()
+    dialect = request.get("dialect", "none")
+    origin.metrics.requests.labels(dialect, str(response.status)).inc()
+    kind = "original" if dialect == "original" else "other" if dialect == "none" else "rendition"
+    origin.metrics.request_seconds.labels(kind).observe(time.monotonic() - started)
     return response
 
 

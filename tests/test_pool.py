@@ -113,3 +113,17 @@ def test_sigterm_stops_the_server_and_its_workers(tmp_path, samples):
                 os.kill(pid, 0)
                 time.sleep(0.1)
     srv.log.close()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, shutdown_timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        slow = executor.submit(process, srv, "big.png", SLOW)
+        deadline = time.monotonic() + 10
+        while srv.metric("edge_busy_workers") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        srv.process.send_signal(signal.SIGTERM)
+        response = slow.result(60)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    assert srv.process.wait(30) == 0
+    srv.log.close()
