@@ -50,8 +50,28 @@ class InvalidObjectName(OssError):
     code, status = "InvalidObjectName", 400
 
 
+class TooManyPipe(OssError):
+    """The legacy `@` API chains at most four actions with `|` (old IMG manual)."""
+
+    code, status = "TooManyPipe", 400
+
+
 class AccessDenied(OssError):
     code, status = "AccessDenied", 403
+
+
+class SignatureDoesNotMatch(OssError):
+    code, status = "SignatureDoesNotMatch", 403
+
+
+class InvalidAccessKeyId(OssError):
+    code, status = "InvalidAccessKeyId", 403
+
+
+class RequestTimeTooSkewed(OssError):
+    """A header-signed request whose date is more than 15 minutes from ours."""
+
+    code, status = "RequestTimeTooSkewed", 403
 
 
 class NoSuchKey(OssError):
@@ -60,6 +80,10 @@ class NoSuchKey(OssError):
 
 class NoSuchBucket(OssError):
     code, status = "NoSuchBucket", 404
+
+
+class NoSuchStyle(OssError):
+    code, status = "NoSuchStyle", 404
 
 
 class MethodNotAllowed(OssError):
@@ -110,3 +134,16 @@ def render_xml(error: OssError, request_id: str, host_id: str) -> bytes:
         f"  <HostId>{escape(host_id)}</HostId>\n"
         "</Error>\n"
     ).encode()
+
+
+class InvalidAppCode(OssError):
+    """The transcode API's answer to a missing or unknown AppCode (seed 000: 400)."""
+
+    code, status = "InvalidAppCode", 400
+
+
+class TranscodeUnsupported(OssError):
+    """The transcode API's answer to an enlargement or a GIF over 1920x1080 (seed 000: 500, kept for
+    compatibility with clients of the original service)."""
+
+    code, status = "TranscodeUnsupported", 500

@@ -19,7 +19,8 @@ class Metrics:
                                 ["dialect", "status"], registry=r)
         self.request_seconds = Histogram("edge_request_seconds", "Time to answer a request", ["kind"],
                                          buckets=_LATENCY, registry=r)
-        self.jobs = Counter("edge_jobs_total", "Jobs run in the worker pool, by outcome", ["outcome"], registry=r)
+        self.jobs = Counter("edge_jobs_total", "Jobs run in the worker pool, by job and outcome", ["job", "outcome"],
+                            registry=r)
         self.job_seconds = Histogram("edge_job_seconds", "Time a worker spent on a job", buckets=_LATENCY, registry=r)
         self.queue_wait_seconds = Histogram("edge_queue_wait_seconds", "Time a job waited for a free worker",
                                             buckets=_LATENCY, registry=r)

@@ -13,6 +13,7 @@ Grammar (OSS): `image/<action>[,<k>_<v> | ,<value>]*[/<action>...]`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
@@ -187,7 +188,14 @@ class Pipeline:
 
     @classmethod
     def parse(cls, text: str) -> "Pipeline":
-        """Parse `image/<action>,...[/<action>...]`; raise `InvalidArgument` naming what is wrong."""
+        """Parse `image/<action>,...[/<action>...]`; raise `InvalidArgument` naming what is wrong.
+
+        Pipelines are immutable, so the parse of a hot URL is remembered.
+        """
+        return _parse(text)
+
+    @classmethod
+    def _parse_uncached(cls, text: str) -> "Pipeline":
         if len(text) > MAX_PROCESS_LENGTH:
             raise InvalidArgument(f"x-oss-process is longer than {MAX_PROCESS_LENGTH} characters")
         kind, _, rest = text.partition("/")
@@ -207,9 +215,13 @@ class Pipeline:
             steps.append(op)
         return cls.of(steps)
 
+    @functools.cached_property
+    def _canonical(self) -> str:
+        return "/".join(["image", *(step.canonical() for step in self.steps)])
+
     def canonical(self) -> str:
         """The one spelling of this pipeline: `image/<op>/<op>...`."""
-        return "/".join(["image", *(step.canonical() for step in self.steps)])
+        return self._canonical
 
     def setting(self, name: str) -> Operation | None:
         """The whole-image setting `name` (e.g. "format"), if the pipeline has one."""
@@ -220,3 +232,8 @@ class Pipeline:
 
     def pixel_steps(self) -> tuple[Operation, ...]:
         return tuple(s for s in self.steps if s.stage == "pixels")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Pipeline:
+    return Pipeline._parse_uncached(text)

@@ -128,11 +128,11 @@ class WorkerPool:
             answer, body = await asyncio.wait_for(worker.call(name, job, data), self.job_timeout)
         except asyncio.TimeoutError:
             self._replace(worker, "timeout")
-            self.metrics.jobs.labels("timeout").inc()
+            self.metrics.jobs.labels(name, "timeout").inc()
             raise ProcessTimeout(f"processing took longer than {self.job_timeout:g} s and was stopped") from None
         except (asyncio.IncompleteReadError, ConnectionError, OSError, EOFError):
             self._replace(worker, "crash")
-            self.metrics.jobs.labels("crash").inc()
+            self.metrics.jobs.labels(name, "crash").inc()
             raise InternalError("the worker processing this request stopped unexpectedly") from None
         finally:
             self._busy -= 1
@@ -145,9 +145,9 @@ class WorkerPool:
         else:
             self._release(worker)
         if status == "ok":
-            self.metrics.jobs.labels("ok").inc()
+            self.metrics.jobs.labels(name, "ok").inc()
             return result, body
-        self.metrics.jobs.labels("error").inc()
+        self.metrics.jobs.labels(name, "error").inc()
         assert isinstance(result, OssError)
         raise result
 

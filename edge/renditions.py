@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from edge.cache import Rendition, RenditionCache, SingleFlight, cache_key
 from edge.config import Limits
@@ -36,6 +36,16 @@ class Renditions:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
         self.flights = SingleFlight(metrics)
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
+        self._probes: LRUCache = LRUCache(maxsize=10_000)
+
+    async def probe(self, bucket: str, source: Source, obj: SourceObject) -> dict:
+        """{"format", "width", "height", "frames"} of an original, read from its header in a worker."""
+        key = (bucket, obj.key, obj.etag)
+        if key not in self._probes:
+            fetched, data = await source.read(obj.key, self.limits.source_bytes)
+            meta, _ = await self.pool.run("probe", RenderJob(None, self.limits, fetched.path), data)
+            self._probes[key] = meta
+        return self._probes[key]
 
     async def get(self, bucket: str, source: Source, obj: SourceObject,
                   pipeline: Pipeline) -> tuple[Rendition, str]:

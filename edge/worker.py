@@ -22,9 +22,11 @@ JOBS = {}
 
 def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
+    from edge.probe import probe
     from edge.render import render
 
     JOBS["render"] = render
+    JOBS["probe"] = probe
 
 
 def _rss_bytes() -> int:

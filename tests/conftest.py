@@ -112,12 +112,17 @@ class Server:
         return requests.get(self.url(path), timeout=60, **kwargs)
 
     def metric(self, name: str, **labels) -> float:
-        """The value of one sample of /metrics (0 when absent)."""
-        wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+        """The sum of the /metrics samples of `name` whose labels include `labels` (0 when none)."""
+        total = 0.0
         for line in self.get("/metrics").text.splitlines():
-            if line.startswith(wanted + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+            sample, _, value = line.rpartition(" ")
+            metric, _, label_text = sample.partition("{")
+            if metric != name:
+                continue
+            found = dict(part.split("=", 1) for part in label_text.rstrip("}").split(",") if "=" in part)
+            if all(found.get(k) == f'"{v}"' for k, v in labels.items()):
+                total += float(value)
+        return total
 
     def worker_pids(self) -> list[int]:
         """PIDs of this server's worker processes (its children)."""

@@ -1,0 +1,22 @@
+"""The `probe` job: an original's format and size from its header, without decoding pixels. Runs in a worker."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from edge.codecs import READABLE
+from edge.errors import BadRequest
+from edge.render import RenderJob, _read_limited
+
+
+def probe(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
+    """({"format", "width", "height", "frames"}, b"") of the source of `job`; BadRequest if not an image."""
+    raw = data if data is not None else _read_limited(job.path, job.limits.source_bytes)
+    try:
+        im = Image.open(io.BytesIO(raw), formats=READABLE)
+    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise BadRequest("the source object is not an image in a supported format") from None
+    frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
+    return {"format": im.format, "width": im.size[0], "height": im.size[1], "frames": frames}, b""

@@ -1,0 +1,43 @@
+"""The answer for a rendition, whichever API asked for it: conditional check, cache or pool, CDN headers."""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+
+from edge.config import BucketConfig
+from edge.origin import ORIGIN
+from edge.pipeline import Pipeline
+from edge.renditions import rendition_etag
+from edge.sources import Source, SourceObject
+
+
+async def rendition_response(request: web.Request, bucket: BucketConfig, source: Source, obj: SourceObject,
+                             pipeline: Pipeline) -> web.Response:
+    """200 with the rendition (made once, cached), or 304 when the client holds it already.
+
+    The ETag is known before any work, so a matching If-None-Match costs no job.
+    """
+    origin = request.app[ORIGIN]
+    headers = {"ETag": rendition_etag(bucket.name, obj, pipeline), "Cache-Control": bucket.cache_control}
+    if not_modified(request, headers["ETag"], obj.last_modified):
+        response = web.Response(status=304, headers=headers)
+    else:
+        rendition, how = await origin.renditions.get(bucket.name, source, obj, pipeline)
+        headers["X-Cache"] = how
+        origin.metrics.bytes_out.inc(len(rendition.body))
+        response = web.Response(body=rendition.body, content_type=rendition.content_type, headers=headers)
+    # Formatted as aiohttp's FileResponse does for originals (whole seconds, rounded up).
+    response.last_modified = obj.last_modified
+    return response
+
+
+def not_modified(request: web.Request, etag: str, last_modified: float) -> bool:
+    """RFC 9110 section 13.2.2: If-None-Match (weak comparison) decides; else If-Modified-Since."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    since = request.if_modified_since
+    return since is not None and math.ceil(last_modified) <= since.timestamp()
