@@ -64,6 +64,9 @@ class CacheConfig:
 @dataclass(frozen=True)
 class Limits:
     source_bytes: int = field(default=20 << 20, metadata=_check(lambda v: v > 0, "must be > 0"))
+    # Videos for snapshots: a file source is read by path (only what the decode needs); an
+    # http source is downloaded whole, so this also bounds memory per snapshot.
+    video_bytes: int = field(default=256 << 20, metadata=_check(lambda v: v > 0, "must be > 0"))
     source_side: int = field(default=30_000, metadata=_check(lambda v: v > 0, "must be > 0"))
     # Decoding cost is memory: 100 Mpx is ~300 MB of RGB, so this is the bomb cap.
     source_pixels: int = field(default=100_000_000, metadata=_check(lambda v: v > 0, "must be > 0"))

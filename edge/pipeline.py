@@ -36,6 +36,7 @@ class Operation:
 
     name: ClassVar[str]
     stage: ClassVar[str] = "pixels"
+    kind: ClassVar[str] = "image"  # the x-oss-process type the action belongs to: image or video
 
     @classmethod
     def parse(cls, params: "Params") -> "Operation":
@@ -65,9 +66,10 @@ class Operation:
 OPERATIONS: dict[str, type[Operation]] = {}
 
 _ENCODE_ORDER = ("format", "quality", "interlace")
+KINDS = ("image", "video")
 
 
-def operation(name: str, *, stage: str = "pixels") -> Callable[[type], type]:
+def operation(name: str, *, stage: str = "pixels", kind: str = "image") -> Callable[[type], type]:
     """Class decorator: register a frozen-dataclass `Operation` under its OSS action name."""
 
     def register(cls: type) -> type:
@@ -75,6 +77,7 @@ def operation(name: str, *, stage: str = "pixels") -> Callable[[type], type]:
             raise RuntimeError(f"operation {name!r} registered twice")
         cls.name = name
         cls.stage = stage
+        cls.kind = kind
         OPERATIONS[name] = cls
         return cls
 
@@ -168,9 +171,10 @@ class Pipeline:
     """An ordered, normalised list of operations; build it with `Pipeline.of` or `Pipeline.parse`."""
 
     steps: tuple[Operation, ...]
+    kind: str = "image"
 
     @classmethod
-    def of(cls, steps: Iterable[Operation]) -> "Pipeline":
+    def of(cls, steps: Iterable[Operation], kind: str = "image") -> "Pipeline":
         """Normalise: pixel steps in order, the last setting of each kind, nothing that is a no-op."""
         pixels: list[Operation] = []
         settings: dict[str, Operation] = {}
@@ -184,7 +188,7 @@ class Pipeline:
         encode = [settings[n] for n in _ENCODE_ORDER if n in settings and not settings[n].is_noop()]
         encode += [s for n, s in settings.items()
                    if s.stage == "encode" and n not in _ENCODE_ORDER and not s.is_noop()]
-        return cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode))
+        return cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), kind)
 
     @classmethod
     def parse(cls, text: str) -> "Pipeline":
@@ -199,28 +203,30 @@ class Pipeline:
         if len(text) > MAX_PROCESS_LENGTH:
             raise InvalidArgument(f"x-oss-process is longer than {MAX_PROCESS_LENGTH} characters")
         kind, _, rest = text.partition("/")
-        if kind != "image":
-            raise InvalidArgument(f"x-oss-process: unsupported process type {kind!r} (expected image/...)")
+        if kind not in KINDS:
+            raise InvalidArgument(f"x-oss-process: unsupported process type {kind!r} (expected image/... or video/...)")
         steps = []
         for part in rest.split("/"):
             if not part:
                 continue
             action, *tokens = part.split(",")
             op_class = OPERATIONS.get(action)
-            if op_class is None:
-                raise InvalidArgument(f"x-oss-process: unknown action {action!r}")
+            if op_class is None or op_class.kind != kind:
+                raise InvalidArgument(f"x-oss-process: unknown {kind} action {action!r}")
             params = Params(action, tokens)
             op = op_class.parse(params)
             params.finish()
             steps.append(op)
-        return cls.of(steps)
+        if kind == "video" and len(steps) != 1:
+            raise InvalidArgument("x-oss-process: a video process is exactly one snapshot action")
+        return cls.of(steps, kind)
 
     @functools.cached_property
     def _canonical(self) -> str:
-        return "/".join(["image", *(step.canonical() for step in self.steps)])
+        return "/".join([self.kind, *(step.canonical() for step in self.steps)])
 
     def canonical(self) -> str:
-        """The one spelling of this pipeline: `image/<op>/<op>...`."""
+        """The one spelling of this pipeline: `image/<op>/<op>...` (or `video/snapshot,...`)."""
         return self._canonical
 
     def setting(self, name: str) -> Operation | None:

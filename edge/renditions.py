@@ -64,15 +64,17 @@ class Renditions:
     async def _make(self, digest: str, bucket: str, source: Source, obj: SourceObject,
                     pipeline: Pipeline) -> Rendition:
         started = time.monotonic()
+        video = pipeline.kind == "video"
         try:
-            fetched, data = await source.read(obj.key, self.limits.source_bytes)
+            fetched, data = await source.read(obj.key, self.limits.video_bytes if video else self.limits.source_bytes)
         except OssError as exc:
             self.metrics.source_errors.labels(exc.code).inc()
             raise
         self.metrics.source_seconds.observe(time.monotonic() - started)
         self.metrics.bytes_in.inc(fetched.size)
         try:
-            meta, body = await self.pool.run("render", RenderJob(pipeline, self.limits, fetched.path), data)
+            meta, body = await self.pool.run("snapshot" if video else "render",
+                                             RenderJob(pipeline, self.limits, fetched.path), data)
         except OssError as exc:
             if 400 <= exc.status < 500:
                 self._failures[digest] = exc

@@ -24,9 +24,11 @@ def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
     from edge.render import render
+    from edge.video import snapshot
 
     JOBS["render"] = render
     JOBS["probe"] = probe
+    JOBS["snapshot"] = snapshot
 
 
 def _rss_bytes() -> int:

@@ -16,7 +16,7 @@ def assert_error(response, status, code, *words):
 
 
 @pytest.mark.parametrize("proc, code, words", [
-    ("image/sharpenn,100", "InvalidArgument", "unknown action"),
+    ("image/sharpenn,100", "InvalidArgument", "unknown image action"),
     ("image/resize,w_100,foo_1", "InvalidArgument", "unknown parameter foo"),
     ("image/resize,w_99999", "InvalidArgument", "w must be in"),
     ("image/resize,h_0", "InvalidArgument", "h must be in"),

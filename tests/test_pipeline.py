@@ -41,7 +41,7 @@ def test_pixel_steps_keep_their_order():
 
 
 @pytest.mark.parametrize("text, error, words", [
-    ("image/blurry,r_3", InvalidArgument, "unknown action 'blurry'"),
+    ("image/blurry,r_3", InvalidArgument, "unknown image action 'blurry'"),
     ("image/resize,w_100,zoom_2", InvalidArgument, "unknown parameter zoom"),
     ("image/resize,w_0", InvalidArgument, "w must be in [1, 16384]"),
     ("image/resize,w_abc", InvalidArgument, "w must be an integer"),
@@ -59,7 +59,7 @@ def test_pixel_steps_keep_their_order():
     ("image/quality", MissingArgument, "q or Q"),
     ("image/quality,Q_101", InvalidArgument, "Q must be in [1, 100]"),
     ("image/interlace,2", InvalidArgument, "must be in [0, 1]"),
-    ("video/snapshot,t_0", InvalidArgument, "unsupported process type 'video'"),
+    ("audio/snapshot,t_0", InvalidArgument, "unsupported process type 'audio'"),
     ("imag/resize,w_5", InvalidArgument, "unsupported process type"),
     ("image/" + "resize,w_5/" * 500, InvalidArgument, "longer than"),
 ])
