@@ -109,6 +109,8 @@ class BucketConfig:
     access_keys: Mapping[str, str] = field(default_factory=dict)
     appcodes: tuple[str, ...] = ()
     cache_control: str = "public, max-age=86400"
+    # Renditions without an explicit format get avif/webp by the Accept header (and Vary: Accept).
+    auto_format: bool = False
 
 
 @dataclass(frozen=True)

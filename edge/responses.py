@@ -7,6 +7,7 @@ import math
 from aiohttp import web
 
 from edge.config import BucketConfig
+from edge.negotiation import negotiate
 from edge.origin import ORIGIN
 from edge.pipeline import Pipeline
 from edge.renditions import rendition_etag
@@ -20,7 +21,11 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     The ETag is known before any work, so a matching If-None-Match costs no job.
     """
     origin = request.app[ORIGIN]
+    pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
+                                 animated_source=obj.content_type == "image/gif")
     headers = {"ETag": rendition_etag(bucket.name, obj, pipeline), "Cache-Control": bucket.cache_control}
+    if varies:
+        headers["Vary"] = "Accept"
     if not_modified(request, headers["ETag"], obj.last_modified):
         response = web.Response(status=304, headers=headers)
     else:

@@ -1,4 +1,8 @@
-"""format,<jpg|jpeg|png|webp|bmp|gif|tiff|heic|heif|avif>: the output format (OSS manual 2.5.3)."""
+"""format,<jpg|jpeg|png|webp|bmp|gif|tiff|heic|heif|avif|auto>: the output format (OSS manual 2.5.3).
+
+`auto` is ours: the server picks avif or webp from the request's Accept header
+(edge.negotiation) before the rendition is looked up, so no worker sees it.
+"""
 
 from __future__ import annotations
 
@@ -22,14 +26,14 @@ class Format(Operation):
     def parse(cls, params: Params) -> "Format":
         text = params.value("the format").lower()
         name = FORMAT_ALIASES.get(text, text)
-        if name not in FORMATS:
-            raise InvalidArgument(f"format: {text} is not one of {', '.join(FORMATS)}, jpeg, heif")
+        if name not in FORMATS and name != "auto":
+            raise InvalidArgument(f"format: {text} is not one of {', '.join(FORMATS)}, jpeg, heif, auto")
         return cls(name)
 
     def canonical_params(self) -> list[str]:
         return [self.target]
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
-        if self.target != "gif" or ctx.source_format == "GIF":
+        if self.target != "auto" and (self.target != "gif" or ctx.source_format == "GIF"):
             ctx.output_format = self.target
         return frames
