@@ -1,11 +1,11 @@
-"""Image formats: which we read, how we write each one, and JPEG quality estimation."""
+"""Image formats: which we read, how we write each one, colour profiles, and JPEG quality estimation."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 from edge.frames import Frames, RenderContext
 
@@ -19,6 +19,9 @@ except ImportError:  # pragma: no cover - declared dependency
 
 # Pillow decoders we let near untrusted bytes; no EPS/PDF/PSD and other exotic parsers.
 READABLE = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")  # JPEG also opens MPO
+# Sources whose frames are an animation. Other multi-image files (TIFF pages, MPO's second
+# picture, HEIF image collections, APNG) give their first image.
+ANIMATED = ("GIF", "WEBP")
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,30 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
         options.update(save_all=True, append_images=images[1:], duration=frames.durations)
         if frames.loop is not None:
             options["loop"] = frames.loop
+        elif fmt.name == "webp":  # a GIF without a loop count plays once; WebP's default is forever
+            options["loop"] = 1
     images[0].save(out, fmt.pillow, **options)
-    return out.getvalue(), fmt
+    body = out.getvalue()
+    if fmt.name == "webp" and len(images) > 1 and any(_has_transparency(im) for im in images):
+        body = _flag_webp_alpha(body)
+    return body, fmt
+
+
+def _has_transparency(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA") and im.getchannel("A").getextrema()[0] < 255
+
+
+def _flag_webp_alpha(body: bytes) -> bytes:
+    """Set the alpha bit of an animated WebP's VP8X header.
+
+    libwebp's animation encoder crops each frame to what changed, and leaves
+    the bit off when transparency comes only from canvas no frame covers;
+    readers that trust the bit (Pillow among them) then show that canvas
+    opaque black. The bit is a hint, valid to set whenever a frame has alpha.
+    """
+    if body[12:16] != b"VP8X":
+        return body
+    return body[:20] + bytes([body[20] | 0x10]) + body[21:]
 
 
 def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
@@ -120,6 +145,25 @@ def _to_output_mode(im: Image.Image, fmt: OutputFormat) -> Image.Image:
     if fmt.name == "bmp" and im.mode == "LA":
         return im.convert("RGBA")
     return im
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def to_srgb(im: Image.Image, profile: bytes) -> Image.Image:
+    """`im` (RGB, RGBA or CMYK) converted from its embedded ICC `profile` to sRGB (RGB or RGBA).
+
+    An sRGB profile, or one that littlecms cannot read or use with this mode,
+    leaves the pixels as they are (a broken profile must not fail the image);
+    CMYK then falls back to Pillow's plain conversion later.
+    """
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if "sRGB" in ImageCms.getProfileDescription(source):
+            return im
+        return ImageCms.profileToProfile(im, source, _SRGB, outputMode="RGBA" if im.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return im
 
 
 def flatten(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:

@@ -41,19 +41,30 @@ class RenderContext:
     """Facts about the source and the output settings that encode-stage operations fill in.
 
     `source_format` is Pillow's name ("JPEG"); `source_quality` the estimated
-    JPEG quality (None for other formats); `output_format` our name ("jpg",
-    "webp"...) once a format step or the source decided it.
+    JPEG quality (None for other formats); `source_bytes`, `source_size` (as
+    stored, before auto-orient), `source_frames` and `source_exif` describe
+    the stored file. `output_format` is our name ("jpg", "webp"...) once a
+    format step or the source decided it.
+
+    An operation that answers with JSON instead of an image (info,
+    average-hue) sets `document`; the renderer then returns it as
+    `application/json` and encodes no image.
     """
 
     limits: Limits
     source_format: str
     source_quality: int | None = None
+    source_bytes: int = 0
+    source_size: tuple[int, int] = (0, 0)
+    source_frames: int = 1
+    source_exif: Image.Exif | None = None
     output_format: str | None = None
     quality_absolute: int | None = None
     quality_relative: int | None = None
     progressive: bool = False
     # Set when the decoder shrank the source (JPEG draft): its full, upright size.
     undrafted_size: tuple[int, int] | None = None
+    document: dict | None = None
 
     def pop_undrafted_size(self) -> tuple[int, int] | None:
         """The full source size if the frames are a shrunk decode of it (once; later steps see real sizes)."""

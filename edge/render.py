@@ -3,24 +3,31 @@
 The steps, in order (as imgproxy does): read the header and check the limits
 before any pixel is decoded; apply the whole-image settings (format,
 quality...); let the first shrinking step pick a JPEG DCT scale (`draft`) so
-a 4000px photo is decoded at 1/2, 1/4 or 1/8 size; decode, normalise the
-mode, auto-orient; run the pixel steps; encode.
+a 4000px photo is decoded at 1/2, 1/4 or 1/8 size; decode (every frame only
+for a GIF or WebP animation going to a format that animates), normalise the
+mode and the colours (embedded ICC profiles to sRGB), auto-orient; run the
+pixel steps; encode.
+
+A step that answers with JSON (info, average-hue) sets `ctx.document`; the
+rendition is then that document as `application/json`, and it must be the
+last step.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image
 
-from edge.codecs import READABLE, encode, estimate_jpeg_quality, output_format
+from edge.codecs import ANIMATED, READABLE, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
-from edge.errors import BadRequest, ImageTooLarge, OssError
+from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Pipeline
+from edge.pipeline import Operation, Pipeline
 
 # We check sizes ourselves, from the header, with the configured limits.
 Image.MAX_IMAGE_PIXELS = None
@@ -39,7 +46,7 @@ _UPRIGHT = {
 class RenderJob:
     """A rendition to make: the pipeline, the limits, and the source (`path`, or bytes sent along)."""
 
-    pipeline: Pipeline
+    pipeline: Pipeline | None  # None for jobs that only read the source (probe)
     limits: Limits
     path: str | None = None
 
@@ -47,7 +54,8 @@ class RenderJob:
 def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     """Run `job` on the source bytes `data` (or the file at `job.path`).
 
-    Returns ({"content_type", "format", "width", "height", "frames"}, body).
+    Returns ({"content_type", "format", "width", "height", "frames"}, body);
+    for a JSON answer the content type is application/json and format "json".
     Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
     bytes that are not a readable image, InvalidArgument from operations.
     """
@@ -84,27 +92,46 @@ def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
         limits=limits,
         source_format=im.format or "",
         source_quality=estimate_jpeg_quality(getattr(im, "quantization", None)) if im.format in ("JPEG", "MPO") else None,
+        source_bytes=len(raw),
+        source_size=im.size,
+        source_frames=getattr(im, "n_frames", 1),
+        source_exif=_exif(im),
     )
     pixel_steps = job.pipeline.pixel_steps()
     for step in job.pipeline.steps:
         if step.stage != "pixels":
             step.apply(Frames([]), ctx)
+            if ctx.document is not None:  # info: answered from the header, no pixel decoded
+                return _answer(step, pixel_steps, ctx.document, im.size)
 
-    orientation = _orientation(im) if _auto_orient(job.pipeline) else 1
+    orientation = _orientation(ctx.source_exif) if _auto_orient(job.pipeline) else 1
     if pixel_steps and im.format == "JPEG":
         _draft(im, pixel_steps[0], orientation, ctx)
 
     fmt = output_format(ctx)
-    frames = _decode(im, keep_animation=fmt.animation, limits=limits)
+    frames = _decode(im, keep_animation=fmt.animation and im.format in ANIMATED, limits=limits)
     if orientation != 1:
         frames = frames.map(lambda frame: frame.transpose(_UPRIGHT[orientation]))
-    for step in pixel_steps:
+    for index, step in enumerate(pixel_steps):
         frames = step.apply(frames, ctx)
+        if ctx.document is not None:
+            return _answer(step, pixel_steps[index + 1:], ctx.document, frames.size)
     body, fmt = encode(frames, ctx)
     width, height = frames.size
     meta = {"content_type": fmt.content_type, "format": fmt.name, "width": width,
             "height": height, "frames": len(frames.images)}
     return meta, body
+
+
+def _answer(step: Operation, following: tuple[Operation, ...], document: dict,
+            size: tuple[int, int]) -> tuple[dict, bytes]:
+    """The JSON `document` an answering step made; no pixel step may come after it."""
+    if following:
+        raise InvalidArgument(f"{step.name} answers with JSON, so it cannot be combined with {following[0].name} "
+                              "(it must stand alone or come last)")
+    meta = {"content_type": "application/json", "format": "json", "width": size[0], "height": size[1],
+            "frames": 0}
+    return meta, json.dumps(document, ensure_ascii=False).encode()
 
 
 def _check_source_size(im: Image.Image, limits: Limits) -> None:
@@ -122,11 +149,15 @@ def _auto_orient(pipeline: Pipeline) -> bool:
     return setting is None or bool(getattr(setting, "enabled", True))
 
 
-def _orientation(im: Image.Image) -> int:
+def _exif(im: Image.Image) -> Image.Exif | None:
     try:
-        value = im.getexif().get(0x0112, 1)
+        return im.getexif()
     except Exception:  # a broken EXIF block must not fail the image
-        return 1
+        return None
+
+
+def _orientation(exif: Image.Exif | None) -> int:
+    value = exif.get(0x0112, 1) if exif is not None else 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
@@ -148,9 +179,15 @@ def _draft(im: Image.Image, first_step, orientation: int, ctx: RenderContext) ->
 
 
 def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
-    if not (keep_animation and getattr(im, "is_animated", False)):
+    profile = im.info.get("icc_profile")
+    if getattr(im, "n_frames", 1) > 1 and im.format == "WEBP" and im.rawmode == "RGBX":
+        # libwebp's animation encoder leaves the alpha flag off when transparency comes only
+        # from canvas that no sub-frame covers (gif2webp makes such files); Pillow then reads
+        # them as opaque black, though its decoder hands out the real RGBA.
+        im.rawmode, im._mode = "RGBA", "RGBA"
+    if not keep_animation:
         im.load()
-        return Frames([_normalise(im)])
+        return Frames([_normalise(im, profile)])
     images, durations = [], []
     budget = limits.animation_pixels
     for index in range(getattr(im, "n_frames", 1)):
@@ -158,23 +195,33 @@ def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
         budget -= im.size[0] * im.size[1]
         if budget < 0:
             raise ImageTooLarge(f"the animation has more than {limits.animation_pixels} pixels over all its frames")
-        images.append(_normalise(im.convert("RGBA")))
+        images.append(_normalise(im.convert("RGBA"), profile))
         durations.append(int(im.info.get("duration", 100) or 100))
     return Frames(images, durations, im.info.get("loop"))
 
 
-def _normalise(im: Image.Image) -> Image.Image:
-    """Bring any decoded mode to one of RGB, RGBA, L, LA (what operations expect)."""
+def _normalise(im: Image.Image, profile: bytes | None) -> Image.Image:
+    """Bring any decoded mode to one of RGB, RGBA, L, LA (what operations expect), in sRGB,
+    without the source's metadata (encoders would copy a stale profile or EXIF orientation)."""
+    if profile and im.mode in ("RGB", "RGBA", "CMYK"):
+        im = to_srgb(im, profile)
+    im = _working_mode(im)
+    im.info = {}
+    return im
+
+
+def _working_mode(im: Image.Image) -> Image.Image:
     mode = im.mode
+    if mode in ("RGB", "L") and "transparency" in im.info:  # a tRNS colour key
+        return im.convert("RGBA" if mode == "RGB" else "LA")
     if mode in ("RGB", "RGBA", "L", "LA"):
         return im
     if mode == "P":
         return im.convert("RGBA" if im.has_transparency_data else "RGB")
-    if mode == "PA":
+    if mode in ("PA", "RGBa", "La"):
         return im.convert("RGBA")
     if mode == "1":
         return im.convert("L")
     if mode.startswith("I") or mode == "F":
         return im.convert("I").point(lambda v: v / 256).convert("L") if mode.startswith("I;16") else im.convert("L")
     return im.convert("RGB")
-

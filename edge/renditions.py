@@ -17,7 +17,7 @@ from edge.render import RenderJob
 from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"  # 2: ICC profiles converted to sRGB, metadata stripped
 # A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
 # the source changes, which changes the digest: remember it briefly instead of decoding again.
 FAILURE_SECONDS = 30

@@ -1,0 +1,46 @@
+"""rounded-corners,r_<radius>: round the image's corners (OSS manual 2.4.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.errors import MissingArgument
+from edge.frames import Frames, RenderContext
+from edge.pipeline import Operation, Params, operation
+from plugins.operations._pixels import shape_mask, with_mask
+
+MAX_RADIUS = 4096  # the manual's range [1, 4096]
+
+
+@operation("rounded-corners")
+@dataclass(frozen=True)
+class RoundedCorners(Operation):
+    """Cut the corners as quarter circles of radius `r`; the image keeps its size.
+
+    A radius past half the shorter side becomes half of it (the manual: the
+    corners are then those of the largest inscribed circle). Outside the
+    corners the result is transparent, which the encoder turns white for
+    formats without alpha (jpg).
+    """
+
+    r: int
+
+    @classmethod
+    def parse(cls, params: Params) -> "RoundedCorners":
+        r = params.int("r", 1, MAX_RADIUS)
+        if r is None:
+            raise MissingArgument("rounded-corners: r is required")
+        return cls(r)
+
+    def canonical_params(self) -> list[str]:
+        return [f"r_{self.r}"]
+
+    def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
+        width, height = frames.size
+        r = min(self.r, min(width, height) // 2)
+
+        def shape(draw, k):
+            draw.rounded_rectangle([0, 0, width * k - 1, height * k - 1], radius=r * k, fill=255)
+
+        mask = shape_mask(frames.size, shape)
+        return frames.map(lambda im: with_mask(im, mask))

@@ -1,0 +1,33 @@
+"""sharpen,<value>: sharpen, 50 to 399 (OSS image processing: sharpen; 100 recommended)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import ImageFilter
+
+from edge.frames import Frames, RenderContext
+from edge.pipeline import Operation, Params, operation
+from plugins.operations._pixels import filter_frame
+
+RADIUS = 2.0  # pixels, as Pillow's own default unsharp mask: it restores what a resize softens
+
+
+@operation("sharpen")
+@dataclass(frozen=True)
+class Sharpen(Operation):
+    """An unsharp mask of radius 2 pixels whose strength is `value` percent: each pixel moves
+    away from its blurred neighbourhood by value/100 of the difference (no threshold)."""
+
+    value: int
+
+    @classmethod
+    def parse(cls, params: Params) -> "Sharpen":
+        return cls(int(params.value("the sharpness", 50, 399)))
+
+    def canonical_params(self) -> list[str]:
+        return [str(self.value)]
+
+    def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
+        mask = ImageFilter.UnsharpMask(radius=RADIUS, percent=self.value, threshold=0)
+        return frames.map(lambda im: filter_frame(im, mask))
