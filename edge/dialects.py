@@ -1,16 +1,30 @@
 """URL dialects: each turns a request into the key it names and the `Pipeline` it asks for.
 
-A dialect plugin (plugins/dialects/) registers a parser with `@dialect`;
-parsers are tried in order and the first that claims the request wins. A
-request no dialect claims asks for the original.
+Dialect plugins (plugins/dialects/) come in two kinds, both pure (they never
+look at the source):
+
+- a *query* dialect (`@query_dialect`) reads the query string
+  (`?x-oss-process=...`, `?imageMogr2/...`) and claims the request for the
+  whole key, or returns None;
+- a *key* dialect (`@key_dialect`) reads instructions appended to the key
+  (`photo.jpg@!thumb`, `photo.jpg-thumb`, `photo.jpg@100w.png`) and offers
+  `Reading`s: which original they name and how to build the pipeline.
+
+`parse` is the one place that asks the source, to apply the key rule
+(docs/dialects.md): a query dialect that claims the request wins; else a key
+that names an existing object is that object, whatever characters it holds;
+else the first reading whose instructions parse wins; else the error of the
+first reading whose original exists (NoSuchStyle, InvalidArgument, ...);
+else nothing has that name and the original path answers NoSuchKey.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Awaitable, Callable, Iterable, Mapping
 
 from edge.config import BucketConfig
+from edge.errors import OssError
 from edge.pipeline import Pipeline
 
 
@@ -23,25 +37,71 @@ class Asked:
     dialect: str
 
 
-Parser = Callable[[str, Mapping[str, str], BucketConfig], "Asked | None"]
-_DIALECTS: list[tuple[int, str, Parser]] = []
+@dataclass(frozen=True)
+class Reading:
+    """One way to read a key as `<original key><separator><instructions>`.
+
+    `build()` parses the instructions into a Pipeline and raises the dialect's
+    OssError when they are malformed.
+    """
+
+    key: str
+    dialect: str
+    build: Callable[[], Pipeline]
 
 
-def dialect(name: str, order: int = 100) -> Callable[[Parser], Parser]:
+QueryParser = Callable[[str, Mapping[str, str], BucketConfig], "Asked | None"]
+KeyParser = Callable[[str, BucketConfig], Iterable[Reading]]
+Exists = Callable[[str], Awaitable[bool]]
+
+_QUERY: list[tuple[int, str, QueryParser]] = []
+_KEY: list[tuple[int, str, KeyParser]] = []
+
+
+def query_dialect(name: str, order: int = 100) -> Callable[[QueryParser], QueryParser]:
     """Register `parser(key, query, bucket) -> Asked | None` under `name`; lower `order` runs first."""
 
-    def register(parser: Parser) -> Parser:
-        _DIALECTS.append((order, name, parser))
-        _DIALECTS.sort(key=lambda entry: entry[0])
+    def register(parser: QueryParser) -> QueryParser:
+        _QUERY.append((order, name, parser))
+        _QUERY.sort(key=lambda entry: entry[0])
         return parser
 
     return register
 
 
-def parse(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked:
-    """Ask each dialect in turn; raises the first dialect's OssError for a malformed request."""
-    for _, _, parser in _DIALECTS:
-        asked = parser(key, query, bucket)
+def key_dialect(name: str, order: int = 100) -> Callable[[KeyParser], KeyParser]:
+    """Register `parser(key, bucket) -> Iterable[Reading]` under `name`; lower `order` is read first."""
+
+    def register(parser: KeyParser) -> KeyParser:
+        _KEY.append((order, name, parser))
+        _KEY.sort(key=lambda entry: entry[0])
+        return parser
+
+    return register
+
+
+async def parse(key: str, query: Mapping[str, str], bucket: BucketConfig, exists: Exists) -> Asked:
+    """What the request for `key` with `query` asks of `bucket`; `exists(key)` asks the source.
+
+    Raises the claiming query dialect's OssError, or the error of the first key
+    reading whose original exists. The source is asked only when the key can
+    be read as instructions: whether the whole key exists (it then wins), and,
+    when no reading parses, which of the readings names an existing original.
+    """
+    for _, _, query_parser in _QUERY:
+        asked = query_parser(key, query, bucket)
         if asked is not None:
             return asked
+    readings = [reading for _, _, key_parser in _KEY for reading in key_parser(key, bucket)]
+    if not readings or await exists(key):
+        return Asked(key, None, "original")
+    failures: list[tuple[str, OssError]] = []
+    for reading in readings:
+        try:
+            return Asked(reading.key, reading.build(), reading.dialect)
+        except OssError as exc:
+            failures.append((reading.key, exc))
+    for original, error in failures:
+        if await exists(original):
+            raise error
     return Asked(key, None, "original")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Mapping
 
 from edge.config import BucketConfig
-from edge.dialects import Asked, dialect
+from edge.dialects import Asked, query_dialect
 from edge.errors import InvalidArgument
 from edge.pipeline import Pipeline
 
 
-@dialect("oss", order=10)
+@query_dialect("oss", order=10)
 def parse(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | None:
     if "x-oss-process" not in query:
         return None
