@@ -16,7 +16,7 @@ from edge import objects, transcode
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.cache_redis import RedisLevel
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.errors import BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, render_xml
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
@@ -28,7 +28,11 @@ log = logging.getLogger("edge")
 
 
 def make_app(config: Config) -> web.Application:
-    """The application for `config`; workers and client sessions start with it and stop with it."""
+    """The application for `config`; workers and client sessions start with it and stop with it.
+
+    Raises ConfigError when a bucket's style does not parse, so a typo stops start-up.
+    """
+    _check_styles(config)
     app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
     metrics = Metrics()
     server = config.server
@@ -54,6 +58,17 @@ def make_app(config: Config) -> web.Application:
     transcode.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
     return app
+
+
+def _check_styles(config: Config) -> None:
+    from plugins.dialects import style
+
+    for bucket in config.buckets.values():
+        for name in bucket.styles:
+            try:
+                style.pipeline(bucket, name)
+            except OssError as exc:
+                raise ConfigError(f"buckets.{bucket.name}.styles.{name}: {exc.message}") from None
 
 
 def _cache(config: Config, metrics: Metrics) -> RenditionCache:

@@ -26,10 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config, demo = _load(args)
+        from edge.app import make_app
+
+        app = make_app(config)
     except ConfigError as exc:
         print(f"edge: configuration error: {exc}", file=sys.stderr)
         return 2
-    return _serve(config, demo)
+    return _serve(app, config, demo)
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, bool]:
@@ -47,10 +50,8 @@ def _load(args: argparse.Namespace) -> tuple[Config, bool]:
     return config_module.load(None, defaults={"buckets": demo}, overrides=overrides), True
 
 
-def _serve(config: Config, demo: bool) -> int:
+def _serve(app, config: Config, demo: bool) -> int:
     from aiohttp import web
-
-    from edge.app import make_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = config.server
@@ -67,7 +68,7 @@ def _serve(config: Config, demo: bool) -> int:
     else:
         print(f"edge: serving {', '.join(config.buckets)} on {base}", flush=True)
     web.run_app(
-        make_app(config),
+        app,
         host=server.host,
         port=server.port,
         shutdown_timeout=server.shutdown_timeout,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import importlib.util
+import ipaddress
 import os
 import re
 import tomllib
@@ -109,8 +111,48 @@ class BucketConfig:
     access_keys: Mapping[str, str] = field(default_factory=dict)
     appcodes: tuple[str, ...] = ()
     cache_control: str = "public, max-age=86400"
+    # Answers to signed requests and from private buckets: a shared cache must not hand them to
+    # others. A CDN that signs its own origin pulls may set this to a public value.
+    signed_cache_control: str = "private"
     # Renditions without an explicit format get avif/webp by the Accept header (and Vary: Accept).
     auto_format: bool = False
+
+
+def _are_networks(values: tuple[str, ...]) -> bool:
+    try:
+        for value in values:
+            ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_usable_model(path: str) -> bool:
+    return not path or (os.path.isfile(path) and importlib.util.find_spec("onnxruntime") is not None)
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """The photo upscale API, `POST /tasks/visual/scale` (docs/upscale.md)."""
+
+    # Only these AppCodes may call it (bucket appcodes grant reading a bucket, not CPU seconds).
+    appcodes: tuple[str, ...] = ()
+    qps: float = field(default=2.0, metadata=_check(lambda v: 0 < v <= 10_000, "must be in (0, 10000] per second"))
+    # image_url may reach these networks although they are private, loopback, link-local...
+    allow_networks: tuple[str, ...] = field(
+        default=(), metadata=_check(_are_networks, "each must be an IP network such as 10.1.0.0/16 or ::1/128"))
+    onnx_model: str = field(
+        default="", metadata=_check(_is_usable_model, "must be an existing .onnx file, with onnxruntime installed "
+                                                      "(pip install 'edge-origin[upscale-onnx]')"))
+    # Base of result links (https://img.example.com); "" uses the scheme and Host of the request.
+    public_url: str = field(
+        default="", metadata=_check(lambda v: not v or v.startswith(("http://", "https://")),
+                                    "must be http(s)://host[:port][/prefix]"))
+    timeout: float = field(default=30.0, metadata=_check(lambda v: 0 < v <= 3600, "must be in (0, 3600] seconds"))
+    task_retention: float = field(default=3600.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
+    max_tasks: int = field(default=1000, metadata=_check(lambda v: v > 0, "must be > 0"))
+    # Results kept for their links; one 4096x4096 RGBA PNG (at most ~70 MB) must always fit.
+    result_bytes: int = field(default=256 << 20, metadata=_check(lambda v: v >= 128 << 20, "must be >= 128 MiB"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +161,7 @@ class Config:
     cache: CacheConfig = CacheConfig()
     limits: Limits = Limits()
     buckets: Mapping[str, BucketConfig] = field(default_factory=dict)
+    upscale: UpscaleConfig = UpscaleConfig()
 
     def bucket_for_host(self, host: str) -> BucketConfig | None:
         """The bucket whose `domains` holds `host` (port ignored, case-insensitive), if any."""
@@ -182,7 +225,7 @@ def _deep_copy(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build_config(raw: dict[str, Any]) -> Config:
-    _reject_unknown(raw, {"server", "cache", "limits", "buckets"}, "")
+    _reject_unknown(raw, {"server", "cache", "limits", "buckets", "upscale"}, "")
     buckets_raw = raw.get("buckets", {})
     if not isinstance(buckets_raw, dict):
         raise ConfigError("buckets: must be a table of buckets")
@@ -200,6 +243,7 @@ def _build_config(raw: dict[str, Any]) -> Config:
         cache=_build(CacheConfig, _as_table(raw.get("cache", {}), "cache"), "cache"),
         limits=_build(Limits, _as_table(raw.get("limits", {}), "limits"), "limits"),
         buckets=types.MappingProxyType(buckets),
+        upscale=_build(UpscaleConfig, _as_table(raw.get("upscale", {}), "upscale"), "upscale"),
     )
 
 

@@ -50,10 +50,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     asked = await dialects.parse(key, request.query, bucket, partial(_exists, source))
     request["dialect"] = asked.dialect
     auth.authorize(bucket, asked, signer)
+    cache_control = bucket.signed_cache_control if signer or bucket.private else bucket.cache_control
     if asked.pipeline is None:
         response = await source.serve_original(request, asked.key)
-        response.headers.setdefault("Cache-Control", bucket.cache_control)
+        response.headers["Cache-Control"] = cache_control
         return response
 
     obj = await source.stat(asked.key)
-    return await rendition_response(request, bucket, source, obj, asked.pipeline)
+    return await rendition_response(request, bucket, source, obj, asked.pipeline, cache_control)

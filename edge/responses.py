@@ -15,7 +15,7 @@ from edge.sources import Source, SourceObject
 
 
 async def rendition_response(request: web.Request, bucket: BucketConfig, source: Source, obj: SourceObject,
-                             pipeline: Pipeline) -> web.Response:
+                             pipeline: Pipeline, cache_control: str) -> web.Response:
     """200 with the rendition (made once, cached), or 304 when the client holds it already.
 
     The ETag is known before any work, so a matching If-None-Match costs no job.
@@ -23,7 +23,7 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     origin = request.app[ORIGIN]
     pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
                                  animated_source=obj.content_type == "image/gif")
-    headers = {"ETag": rendition_etag(bucket.name, obj, pipeline), "Cache-Control": bucket.cache_control}
+    headers = {"ETag": rendition_etag(bucket.name, obj, pipeline), "Cache-Control": cache_control}
     if varies:
         headers["Vary"] = "Accept"
     if not_modified(request, headers["ETag"], obj.last_modified):

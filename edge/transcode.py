@@ -76,7 +76,8 @@ async def handle(request: web.Request, kind: Kind) -> web.StreamResponse:
         raise TranscodeUnsupported(
             f"the size asked ({width}x{height}) is larger than the original "
             f"({facts['width']}x{facts['height']}); enlarging is not supported")
-    return await rendition_response(request, bucket, source, obj, _pipeline(width, height, kind))
+    return await rendition_response(request, bucket, source, obj, _pipeline(width, height, kind),
+                                    bucket.cache_control)
 
 
 async def _find_original(source, stem: str, kind: Kind):

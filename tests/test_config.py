@@ -85,3 +85,12 @@ def test_edge_serve_refuses_a_bad_config(tmp_path):
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2
     assert "server.workers" in result.stderr
+
+
+def test_a_style_that_does_not_parse_stops_start_up(tmp_path):
+    path = tmp_path / "bad-style.toml"
+    path.write_text("[buckets.demo]\nsource = 'file:///tmp'\n[buckets.demo.styles]\nthumb = 'image/resize,w_0'")
+    result = subprocess.run([sys.executable, "-m", "edge", "serve", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert "buckets.demo.styles.thumb" in result.stderr and "w must be in" in result.stderr

@@ -39,7 +39,6 @@ style_separators = [{separators}]
 thumb = "{THUMB}"
 "small-thumb" = "image/resize,w_20/format,png"
 old = "50w.png"
-broken = "image/resize,w_0"
 
 [buckets.plain]
 source = "file://{folder}"
@@ -118,10 +117,6 @@ def test_separator_on_a_missing_original_is_no_such_key(styled):
     assert_error(get(styled, "/styled/missing.jpg@!thumb"), 404, "NoSuchKey")
     # An ordinary key with a '-' is not taken for a style when nothing has its name.
     assert_error(get(styled, "/styled/no-such-photo.jpg"), 404, "NoSuchKey")
-
-
-def test_a_malformed_style_body_is_the_callers_400_not_a_500(styled):
-    assert_error(process(styled, "photo.jpg", "style/broken", bucket="styled"), 400, "InvalidArgument", "w must")
 
 
 def test_only_the_enabled_separators_are_read(styled):

@@ -45,9 +45,18 @@ class HttpSource:
 
     async def stat(self, key: str) -> SourceObject:
         if self._validators is not None and key in self._validators:
-            return self._validators[key]
-        async with self._request("HEAD", key) as response:
-            obj = self._object(key, response)
+            known = self._validators[key]
+            if known is None:
+                raise NoSuchKey(f"the object {key} does not exist")
+            return known
+        try:
+            async with self._request("HEAD", key) as response:
+                obj = self._object(key, response)
+        except NoSuchKey:
+            # Style and `@` URLs first ask whether the whole key exists: remember the no as well.
+            if self._validators is not None:
+                self._validators[key] = None
+            raise
         if self._validators is not None:
             self._validators[key] = obj
         return obj

@@ -48,10 +48,12 @@ class Resize(Operation):
             raise MissingArgument("resize: one of w, h, l, s or p is required")
         if w is not None or h is not None:
             l = s = None
+        if p is not None:
+            m = "lfit"  # a percentage scales both sides alike: the mode changes nothing
         return cls(m, w, h, l, s, p, limit, color if m == "pad" else "FFFFFF")
 
     def canonical_params(self) -> list[str]:
-        out = [] if self.m == "lfit" or self.p is not None else [f"m_{self.m}"]
+        out = [] if self.m == "lfit" else [f"m_{self.m}"]
         for key in ("w", "h", "l", "s", "p"):
             value = getattr(self, key)
             if value is not None:
