@@ -58,26 +58,23 @@ _QUERY: list[tuple[int, str, QueryParser]] = []
 _KEY: list[tuple[int, str, KeyParser]] = []
 
 
-def query_dialect(name: str, order: int = 100) -> Callable[[QueryParser], QueryParser]:
-    """Register `parser(key, query, bucket) -> Asked | None` under `name`; lower `order` runs first."""
-
-    def register(parser: QueryParser) -> QueryParser:
-        _QUERY.append((order, name, parser))
-        _QUERY.sort(key=lambda entry: entry[0])
+def _registrar(table: list, name: str, order: int):
+    def register(parser):
+        table.append((order, name, parser))
+        table.sort(key=lambda entry: entry[0])
         return parser
 
     return register
+
+
+def query_dialect(name: str, order: int = 100) -> Callable[[QueryParser], QueryParser]:
+    """Register `parser(key, query, bucket) -> Asked | None` under `name`; lower `order` runs first."""
+    return _registrar(_QUERY, name, order)
 
 
 def key_dialect(name: str, order: int = 100) -> Callable[[KeyParser], KeyParser]:
     """Register `parser(key, bucket) -> Iterable[Reading]` under `name`; lower `order` is read first."""
-
-    def register(parser: KeyParser) -> KeyParser:
-        _KEY.append((order, name, parser))
-        _KEY.sort(key=lambda entry: entry[0])
-        return parser
-
-    return register
+    return _registrar(_KEY, name, order)
 
 
 async def parse(key: str, query: Mapping[str, str], bucket: BucketConfig, exists: Exists) -> Asked:

@@ -109,12 +109,14 @@ class Params:
     def _take(self, key: str) -> str | None:
         return self.named.pop(key, None)
 
-    def int(self, key: str, low: int, high: int, default: int | None = None) -> int | None:
-        """The integer parameter `key` in [low, high], or `default` when absent."""
+    def int(self, key: str, low: int, high: int, default: int | None = None, required: bool = False) -> int | None:
+        """The integer parameter `key` in [low, high], or `default` when absent (MissingArgument if `required`)."""
         text = self._take(key)
         if text is None:
+            if required:
+                raise MissingArgument(f"{self.action}: {key} is required")
             return default
-        return _to_int(self.action, key, text, low, high)
+        return bounded_int(f"{self.action}: {key}", text, low, high)
 
     def choice(self, key: str, options: Iterable[str], default: str | None = None,
                aliases: dict[str, str] | None = None) -> str | None:
@@ -146,7 +148,7 @@ class Params:
             raise InvalidArgument(f"{self.action}: expects one value, got {','.join(self.bare)}")
         text = self.bare.pop()
         if low is not None and high is not None:
-            _to_int(self.action, what, text, low, high)
+            bounded_int(f"{self.action}: {what}", text, low, high)
         return text
 
     def finish(self) -> None:
@@ -157,12 +159,13 @@ class Params:
             raise InvalidArgument(f"{self.action}: unexpected value {value}")
 
 
-def _to_int(action: str, key: str, text: str, low: int, high: int) -> int:
+def bounded_int(label: str, text: str, low: int, high: int) -> int:
+    """`text` as an integer in [low, high]; InvalidArgument starting with `label` ("resize: w") otherwise."""
     if not text.isdigit() or len(text) > 9:
-        raise InvalidArgument(f"{action}: {key} must be an integer in [{low}, {high}], got {text!r}")
+        raise InvalidArgument(f"{label} must be an integer in [{low}, {high}], got {text!r}")
     number = int(text)
     if not low <= number <= high:
-        raise InvalidArgument(f"{action}: {key} must be in [{low}, {high}], got {number}")
+        raise InvalidArgument(f"{label} must be in [{low}, {high}], got {number}")
     return number
 
 

@@ -4,7 +4,6 @@ import io
 
 import pillow_heif
 import pytest
-import requests
 from PIL import Image
 
 from conftest import Server, process

@@ -1,6 +1,5 @@
 """video/snapshot on H.264 videos made here with PyAV: exact frames, keyframes, sizes, formats, bad input."""
 
-import io
 from fractions import Fraction
 
 import av

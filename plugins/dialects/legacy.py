@@ -14,7 +14,7 @@ from functools import partial
 from edge.config import BucketConfig
 from edge.dialects import Reading, key_dialect
 from edge.errors import InvalidArgument, MissingArgument, TooManyPipe
-from edge.pipeline import OPERATIONS, Pipeline
+from edge.pipeline import OPERATIONS, Pipeline, bounded_int
 
 MAX_ACTIONS = 4  # "管道目前限制在4个": at most four actions chained with '|'
 MAX_SIDE = 16384  # w/h of current OSS (the old manual's 1-4096 is a subset)
@@ -179,14 +179,7 @@ def _settings(values: dict[str, str]) -> list[str]:
 
 def _int(values: dict[str, str], name: str, low: int, high: int) -> int | None:
     text = values.get(name)
-    if text is None:
-        return None
-    if not text.isdigit() or len(text) > 9:
-        raise InvalidArgument(f"legacy {text}{name}: {name} must be an integer in [{low}, {high}]")
-    number = int(text)
-    if not low <= number <= high:
-        raise InvalidArgument(f"legacy {text}{name}: {name} must be in [{low}, {high}], got {number}")
-    return number
+    return None if text is None else bounded_int(f"legacy {text}{name}: {name}", text, low, high)
 
 
 def _numbers(values: dict[str, str], name: str, pattern: str, shape: str) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from PIL import ImageFilter
 
-from edge.errors import MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
 from plugins.operations._pixels import filter_frame
@@ -28,10 +27,7 @@ class Blur(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "Blur":
-        r, s = params.int("r", 1, 50), params.int("s", 1, 50)
-        if r is None or s is None:
-            raise MissingArgument(f"blur: {'r' if r is None else 's'} is required")
-        return cls(r, s)
+        return cls(params.int("r", 1, 50, required=True), params.int("s", 1, 50, required=True))
 
     def canonical_params(self) -> list[str]:
         return [f"r_{self.r}", f"s_{self.s}"]

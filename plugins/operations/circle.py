@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
 from plugins.operations._pixels import shape_mask, with_mask
@@ -27,10 +26,7 @@ class Circle(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "Circle":
-        r = params.int("r", 1, MAX_RADIUS)
-        if r is None:
-            raise MissingArgument("circle: r is required")
-        return cls(r)
+        return cls(params.int("r", 1, MAX_RADIUS, required=True))
 
     def canonical_params(self) -> list[str]:
         return [f"r_{self.r}"]
