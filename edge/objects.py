@@ -6,7 +6,7 @@ from functools import partial
 
 from aiohttp import web
 
-from edge import auth, dialects
+from edge import auth, dialects, saveas
 from edge.config import BucketConfig, Config
 from edge.errors import InvalidArgument, InvalidObjectName, MethodNotAllowed, NoSuchBucket, NoSuchKey
 from edge.origin import ORIGIN
@@ -40,12 +40,15 @@ async def _exists(source: Source, key: str) -> bool:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    if request.method not in ("GET", "HEAD"):
-        raise MethodNotAllowed(f"{request.method} is not supported on objects (GET and HEAD are)")
+    saving = request.method == "POST" and "x-oss-process" in request.query
+    if request.method not in ("GET", "HEAD") and not saving:
+        raise MethodNotAllowed(f"{request.method} is not supported on objects (GET, HEAD, and POST for saveas are)")
     origin = request.app[ORIGIN]
     bucket, key = address(request, origin.config)
     # The signature covers the key as sent, before a dialect reads styles or `@` out of it.
     signer = auth.authenticate(request, bucket, key)
+    if saving:
+        return await saveas.handle(request, bucket, key, signer)
     source = origin.sources[bucket.name]
     asked = await dialects.parse(key, request.query, bucket, partial(_exists, source))
     request["dialect"] = asked.dialect

@@ -8,7 +8,7 @@ import stat as stat_module
 
 from aiohttp import web
 
-from edge.errors import ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
+from edge.errors import AccessDenied, ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
 from edge.sources import SourceObject
 
 
@@ -21,15 +21,19 @@ class FileSource:
 
     def path_of(self, key: str) -> str:
         """The real path of `key` inside the folder; raises InvalidObjectName or NoSuchKey."""
-        if not key or "\x00" in key or "\\" in key or len(key) > 1023:
-            raise InvalidObjectName(f"the object key {key!r} is not a valid key")
-        parts = key.split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            raise InvalidObjectName(f"the object key {key!r} has an empty, '.' or '..' segment")
-        real = os.path.realpath(os.path.join(self.root, *parts))
+        real = os.path.realpath(os.path.join(self.root, *_segments(key)))
         if not real.startswith(self.root + os.sep):
             raise NoSuchKey(f"the object {key} does not exist")
         return real
+
+    def path_for_writing(self, key: str) -> str:
+        """Where a new object `key` goes: its folder must resolve inside ours (AccessDenied otherwise).
+        A symlink at the final name is replaced, never followed."""
+        parts = _segments(key)
+        folder = os.path.realpath(os.path.join(self.root, *parts[:-1]))
+        if folder != self.root and not folder.startswith(self.root + os.sep):
+            raise AccessDenied(f"the object key {key!r} leads outside the bucket")
+        return os.path.join(folder, parts[-1])
 
     async def stat(self, key: str) -> SourceObject:
         path = self.path_of(key)
@@ -67,3 +71,12 @@ class FileSource:
 
     async def close(self) -> None:
         return None
+
+
+def _segments(key: str) -> list[str]:
+    if not key or "\x00" in key or "\\" in key or len(key) > 1023:
+        raise InvalidObjectName(f"the object key {key!r} is not a valid key")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidObjectName(f"the object key {key!r} has an empty, '.' or '..' segment")
+    return parts

@@ -8,6 +8,7 @@ from edge.config import BucketConfig
 from edge.dialects import Asked, query_dialect
 from edge.errors import InvalidArgument
 from edge.pipeline import Pipeline
+from edge.saveas import split_saveas
 
 
 @query_dialect("oss", order=10)
@@ -17,4 +18,6 @@ def parse(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | N
     process = query["x-oss-process"].strip()
     if not process:
         raise InvalidArgument("x-oss-process is empty")
+    if split_saveas(process)[1] is not None:
+        raise InvalidArgument("sys/saveas writes an object: send it in a signed POST, not a GET")
     return Asked(key, Pipeline.parse(process), "oss")

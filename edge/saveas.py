@@ -1,0 +1,116 @@
+"""Save a rendition as an object: `POST /<key>?x-oss-process` with the body
+`x-oss-process=<process>|sys/saveas,o_<b64 key>[,b_<b64 bucket>]` (OSS manual 2.10 / 1.9).
+
+The caller must have signed the request with an access key that the target
+bucket also holds (that is the write permission). The rendition comes from
+the same pipeline, cache and pool as a GET; the file is written to a
+temporary name in the target folder, flushed, and renamed into place, so an
+object is either whole or absent, never partial, and never outside the folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from edge.config import BucketConfig
+from edge.errors import AccessDenied, InvalidArgument, MissingArgument, NotImplementedOss
+from edge.origin import ORIGIN
+from edge.pipeline import Pipeline
+from edge.sources.file import FileSource
+
+MAX_BODY = 64 * 1024
+_SAVEAS = "sys/saveas,"
+
+
+def split_saveas(process: str) -> tuple[str, str | None]:
+    """(process, saveas parameters or None) of `image/...|sys/saveas,o_..,b_..`."""
+    head, bar, tail = process.rpartition("|")
+    if bar and tail.startswith(_SAVEAS):
+        return head, tail[len(_SAVEAS):]
+    return process, None
+
+
+async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: str | None) -> web.Response:
+    origin = request.app[ORIGIN]
+    request["dialect"] = "saveas"
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
+    process, params = split_saveas(_process_of(body))
+    if params is None:
+        raise MissingArgument("a POST with x-oss-process must end in |sys/saveas,o_<object>")
+    target_key, target_name = _targets(params, bucket.name)
+    target = origin.config.buckets.get(target_name)
+    if target is None:
+        raise InvalidArgument(f"saveas: the target bucket {target_name!r} does not exist here")
+    if signer is None:
+        raise AccessDenied("saveas writes an object: the request must be signed")
+    if signer not in target.access_keys:
+        raise AccessDenied(f"the access key {signer} may not write to bucket {target_name}")
+    destination = origin.sources[target.name]
+    if not isinstance(destination, FileSource):
+        raise NotImplementedOss(f"saveas into bucket {target_name}: its source is not writable (http upstream)")
+    path = destination.path_for_writing(target_key)
+
+    source = origin.sources[bucket.name]
+    pipeline = Pipeline.parse(process)
+    obj = await source.stat(key)
+    rendition, _ = await origin.renditions.get(bucket.name, source, obj, pipeline)
+    await asyncio.to_thread(write_atomically, path, rendition.body)
+    answer = {"bucket": target_name, "fileSize": len(rendition.body), "object": target_key, "status": "OK"}
+    return web.json_response(answer)
+
+
+def _process_of(body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    name, equals, value = text.partition("=")
+    if name != "x-oss-process" or not equals or not value:
+        raise MissingArgument("the body must be x-oss-process=<process>|sys/saveas,o_<object>")
+    return unquote(value) if "%" in value else value
+
+
+def _targets(params: str, default_bucket: str) -> tuple[str, str]:
+    values = dict(part.partition("_")[::2] for part in params.split(",") if part)
+    unknown = set(values) - {"o", "b"}
+    if unknown:
+        raise InvalidArgument(f"saveas: unknown parameter {sorted(unknown)[0]}")
+    if not values.get("o"):
+        raise MissingArgument("saveas: o (the target object, url-safe base64) is required")
+    target_key = _b64("o", values["o"])
+    return target_key, _b64("b", values["b"]) if values.get("b") else default_bucket
+
+
+def _b64(name: str, text: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidArgument(f"saveas: {name}_{text} is not url-safe base64 of a name") from None
+    if not decoded:
+        raise InvalidArgument(f"saveas: {name} names nothing")
+    return decoded
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, nothing between."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.saving")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,129 @@
+"""saveas: POST ...?x-oss-process with `<process>|sys/saveas,o_,b_`, signed, written atomically."""
+
+import base64
+import io
+import os
+
+import oss2
+import pytest
+import requests
+from PIL import Image
+
+from conftest import Server
+from edge import saveas
+
+KEY_ID, SECRET = "LTAI5tSaveKey", "save-secret"
+OTHER_ID, OTHER_SECRET = "LTAI5tOtherKey", "other-secret"
+
+
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def saving(tmp_path_factory, samples, nginx):
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("photos", "archive", "locked")}
+    (folders["photos"] / "photo.jpg").write_bytes((samples / "photo.jpg").read_bytes())
+    srv = Server(tmp_path_factory.mktemp("saveas-server"), f"""
+[server]
+port = {{port}}
+workers = 1
+[buckets.photos]
+source = "file://{folders['photos']}"
+[buckets.photos.access_keys]
+{KEY_ID} = "{SECRET}"
+{OTHER_ID} = "{OTHER_SECRET}"
+[buckets.archive]
+source = "file://{folders['archive']}"
+[buckets.archive.access_keys]
+{KEY_ID} = "{SECRET}"
+[buckets.locked]
+source = "file://{folders['locked']}"
+[buckets.locked.access_keys]
+{OTHER_ID} = "{OTHER_SECRET}"
+[buckets.web]
+source = "{nginx}/"
+[buckets.web.access_keys]
+{KEY_ID} = "{SECRET}"
+""", name="saveas")
+    srv.folders = folders
+    yield srv
+    srv.stop()
+
+
+def sdk(srv, key_id=KEY_ID, secret=SECRET, bucket="photos"):
+    return oss2.Bucket(oss2.Auth(key_id, secret), f"http://127.0.0.1:{srv.port}", bucket)
+
+
+def test_oss2_process_object_saves_into_another_bucket(saving):
+    result = sdk(saving).process_object(
+        "photo.jpg", f"image/resize,w_100/format,png|sys/saveas,o_{b64('thumbs/p100.png')},b_{b64('archive')}")
+    assert result.status == 200
+    assert (result.bucket, result.object, result.process_status) == ("archive", "thumbs/p100.png", "OK")
+    saved = saving.folders["archive"] / "thumbs" / "p100.png"
+    assert result.fileSize == saved.stat().st_size
+    assert Image.open(saved).size == (100, 75) and Image.open(saved).format == "PNG"
+    assert not [p for p in saved.parent.iterdir() if p.name.endswith(".saving")]
+
+
+def test_without_b_the_result_stays_in_the_same_bucket(saving):
+    result = sdk(saving).process_object("photo.jpg", f"image/resize,w_64|sys/saveas,o_{b64('small.jpg')}")
+    assert result.bucket == "photos" and result.fileSize > 0
+    assert Image.open(saving.folders["photos"] / "small.jpg").size == (64, 48)
+    # And it is an object like any other.
+    fetched = requests.get(saving.url("/photos/small.jpg"), timeout=10)
+    assert Image.open(io.BytesIO(fetched.content)).size == (64, 48)
+
+
+def post(saving, body: str, **headers):
+    return requests.post(saving.url("/photos/photo.jpg?x-oss-process"), data=body, headers=headers, timeout=30)
+
+
+def test_unsigned_or_wrongly_signed_is_403(saving):
+    response = post(saving, f"x-oss-process=image/resize,w_10|sys/saveas,o_{b64('x.jpg')}")
+    assert response.status_code == 403 and "<Code>AccessDenied</Code>" in response.text
+    with pytest.raises(oss2.exceptions.ServerError) as raised:
+        sdk(saving, secret="wrong").process_object("photo.jpg", f"image/resize,w_10|sys/saveas,o_{b64('x.jpg')}")
+    assert raised.value.status == 403 and raised.value.code == "SignatureDoesNotMatch"
+    assert not (saving.folders["photos"] / "x.jpg").exists()
+
+
+def test_a_key_the_target_bucket_does_not_hold_may_not_write_there(saving):
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        sdk(saving).process_object("photo.jpg", f"image/resize,w_10|sys/saveas,o_{b64('x.jpg')},b_{b64('locked')}")
+    assert not (saving.folders["locked"] / "x.jpg").exists()
+
+
+@pytest.mark.parametrize("process, status, code", [
+    (f"image/resize,w_10|sys/saveas,o_{b64('x.jpg')},b_{b64('nowhere')}", 400, "InvalidArgument"),
+    (f"image/resize,w_10|sys/saveas,o_{b64('x.jpg')},b_{b64('web')}", 501, "NotImplemented"),
+    (f"image/resize,w_10|sys/saveas,o_{b64('../../escape.jpg')}", 400, "InvalidObjectName"),
+    ("image/resize,w_10|sys/saveas,o_!!!", 400, "InvalidArgument"),
+    ("image/resize,w_10|sys/saveas,b_" + b64("archive"), 400, "MissingArgument"),
+    ("image/resize,w_10", 400, "MissingArgument"),
+    (f"image/resize,w_0|sys/saveas,o_{b64('x.jpg')}", 400, "InvalidArgument"),
+])
+def test_bad_saveas_requests(saving, process, status, code):
+    with pytest.raises(oss2.exceptions.OssError) as raised:
+        sdk(saving).process_object("photo.jpg", process)
+    assert (raised.value.status, raised.value.code) == (status, code)
+
+
+def test_saveas_in_a_get_is_400(saving):
+    response = requests.get(saving.url("/photos/photo.jpg"), timeout=10,
+                            params={"x-oss-process": f"image/resize,w_10|sys/saveas,o_{b64('g.jpg')}"})
+    assert response.status_code == 400 and "signed POST" in response.text
+
+
+def test_a_crash_in_the_middle_of_a_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "bucket" / "out.jpg"
+    saveas.write_atomically(str(target), b"old and whole")
+
+    def crash(fd):
+        raise OSError("power cut while flushing")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError):
+        saveas.write_atomically(str(target), b"new" * 100_000)
+    assert target.read_bytes() == b"old and whole"  # the old object, whole
+    assert os.listdir(target.parent) == ["out.jpg"]  # no temporary left behind
