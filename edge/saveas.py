@@ -22,7 +22,6 @@ from aiohttp import web
 from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidArgument, MissingArgument, NotImplementedOss
 from edge.origin import ORIGIN
-from edge.pipeline import Pipeline
 from edge.sources.file import FileSource
 
 MAX_BODY = 64 * 1024
@@ -59,8 +58,10 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
         raise NotImplementedOss(f"saveas into bucket {target_name}: its source is not writable (http upstream)")
     path = destination.path_for_writing(target_key)
 
+    from plugins.dialects.oss import piped  # the same '|' rules as a GET
+
     source = origin.sources[bucket.name]
-    pipeline = Pipeline.parse(process)
+    pipeline = piped(process)
     obj = await source.stat(key)
     rendition, _ = await origin.renditions.get(bucket.name, source, obj, pipeline)
     await asyncio.to_thread(write_atomically, path, rendition.body)

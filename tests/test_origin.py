@@ -150,3 +150,16 @@ def test_oss2_sdk_gets_a_processed_image(server, tmp_path, cname):
     assert Image.open(target).size == (100, 100)
     with pytest.raises(oss2.exceptions.NoSuchKey):
         bucket.get_object("nope.jpg", process="image/resize,w_100")
+
+
+def test_pipes_chain_process_strings_up_to_four(server):
+    piped = process(server, "photo.jpg", "image/resize,w_200|image/rotate,90|image/format,png")
+    joined = process(server, "photo.jpg", "image/resize,w_200/rotate,90/format,png")
+    assert piped.status_code == 200 and piped.content == joined.content
+    assert piped.headers["ETag"] == joined.headers["ETag"] and joined.headers["X-Cache"] == "HIT"
+    four = process(server, "photo.jpg", "|".join(["image/resize,w_100"] * 4))
+    assert four.status_code == 200
+    five = process(server, "photo.jpg", "|".join(["image/resize,w_100"] * 5))
+    assert five.status_code == 400 and "<Code>TooManyPipe</Code>" in five.text
+    mixed = process(server, "photo.jpg", "image/resize,w_100|video/snapshot,t_1")
+    assert mixed.status_code == 400
