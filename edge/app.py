@@ -12,7 +12,7 @@ from aiohttp import web
 
 import plugins.dialects  # noqa: F401  (registers the URL dialects)
 import plugins.operations  # noqa: F401  (registers the operations)
-from edge import objects, transcode
+from edge import objects, transcode, upscale
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.cache_redis import RedisLevel
@@ -56,6 +56,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     transcode.add_routes(app)
+    upscale.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
     return app
 

@@ -24,11 +24,13 @@ def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
     from edge.render import render
+    from edge.upscale.enhance import upscale
     from edge.video import snapshot
 
     JOBS["render"] = render
     JOBS["probe"] = probe
     JOBS["snapshot"] = snapshot
+    JOBS["upscale"] = upscale
 
 
 def _rss_bytes() -> int:
