@@ -8,6 +8,12 @@ manifest dict (also written to ``root/manifest.json``):
     w3.png            1024x1024 RGBA PNG, real alpha (W3)
     w4.gif            480x270, 20 frames, durations FRAME_DURATIONS_MS (W4)
     w7/src_00..19.jpg 20 different 4000x3000 JPEG q90 (W7)
+    copies/w1_0.jpg .. copies/w4_7.gif  COPIES hard links of w1-w4
+
+The copies are there because a server may coalesce concurrent misses of
+the same URL into one render (edge does): a cache-miss workload rotates
+over COPIES keys so that no two requests in flight ask for the same one
+and every request is a full render.
 
 Every image is drawn from a seeded numpy generator, so the same code and the
 same Pillow build give the same bytes.  Flat colour would make JPEG/PNG
@@ -19,6 +25,8 @@ The corpus is regenerated only when the manifest's spec differs.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,9 +34,17 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 # Bump when the drawing code changes so cached corpora are regenerated.
-SPEC_VERSION = 2
+SPEC_VERSION = 3
 FRAME_DURATIONS_MS = [40 + 10 * (i % 5) for i in range(20)]  # GIF needs 10 ms units
 W7_COUNT = 20
+COPIES = 8  # > the 4 connections of the miss workloads
+SINGLE_SOURCES = ("w1.jpg", "w2.jpg", "w3.png", "w4.gif")
+
+
+def copy_key(key: str, i: int) -> str:
+    """Key of the i-th copy of one of SINGLE_SOURCES."""
+    stem, ext = key.rsplit(".", 1)
+    return f"copies/{stem}_{i}.{ext}"
 
 
 def _colour_field(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -143,6 +159,15 @@ def ensure(root: Path) -> dict:
     with ProcessPoolExecutor(max_workers=2) as pool:
         for f in [pool.submit(*job) for job in jobs]:
             f.result()
+    (root / "copies").mkdir(exist_ok=True)
+    for key in SINGLE_SOURCES:
+        for i in range(COPIES):
+            dest = root / copy_key(key, i)
+            dest.unlink(missing_ok=True)
+            try:
+                os.link(root / key, dest)  # same bytes, no extra disk
+            except OSError:
+                shutil.copyfile(root / key, dest)
 
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix in {".jpg", ".png", ".gif"})
     manifest = {

@@ -118,6 +118,6 @@ def run(corpus: Path, budget_s: float) -> dict:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parent / ".corpus")
-    ap.add_argument("--budget", type=float, default=1.5, help="seconds of timing per case (default 1.5)")
+    ap.add_argument("--budget", type=float, default=1.0, help="seconds of timing per case (default 1.0)")
     args = ap.parse_args()
     print(json.dumps(run(args.corpus, args.budget), indent=1))

@@ -1,17 +1,22 @@
 """Drive one server with wrk and measure what it cost the server.
 
 Contract: ``measure(port, roots, paths, connections, seconds, warmup)``
-runs a discarded warm-up, waits for the server to go idle, then runs wrk for
+runs a discarded warm-up (none if ``warmup`` is 0), waits for the server
+(and, for a while, the machine) to go idle, then runs wrk for
 ``seconds`` over ``paths`` (round robin, rotate.lua) against 127.0.0.1:port
 and returns a dict of:
-  rps, p50_ms, p90_ms, p99_ms, max_ms, requests, non2xx, socket_errors,
+  seconds, waited_for_idle_s, rps, requests, p50_ms, p90_ms, p99_ms, max_ms,
+  non2xx, socket_errors (wrk's connect/read/write/timeout counts),
   cpu_ms_per_req  - utime+stime (+children) of the server's process trees
                     (``roots``), taken right before and after wrk,
+  server_cpu_cores - the same over the wall time, in cores,
   per_process     - [[comm, pid, cpu ms], ...] to show how load spread,
-  peak_rss_mib, peak_pss_mib - peak of the summed tree, sampled every 100 ms,
-  wrk_cpu_cores, background_cpu_cores - CPU used by wrk and by everything
-                    else on the machine during the run, in cores: the two
-                    cores are shared, so a busy neighbour shows here.
+  peak_rss_mib, peak_pss_mib, memory_samples - peaks of the summed tree
+                    (RSS every 100 ms, PSS every 500 ms: proctree.py),
+  wrk_cpu_cores, harness_cpu_cores, background_cpu_cores - CPU used by wrk,
+                    by this process, and by everything else on the machine
+                    during the run, in cores: the two cores are shared, so a
+                    busy neighbour shows here.
 The "after" CPU is read when wrk exits, so requests still in flight then
 (at most ``connections``) are partly charged: <3% at these rates.
 """
@@ -35,8 +40,9 @@ HOST = "127.0.0.1"
 def _busy_ms() -> float:
     """Machine-wide non-idle CPU ms since boot, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) * 1000.0 / proctree.TICKS_PER_S
+    # Steal is time the hypervisor gave to someone else: not load on this box.
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) * 1000.0 / proctree.TICKS_PER_S
 
 
 def _rusage_ms(who: int) -> float:
@@ -56,17 +62,30 @@ def run_wrk(port: int, paths_file: Path, connections: int, seconds: float) -> di
     raise RuntimeError(f"wrk gave no result (rc {out.returncode}): {out.stderr.strip() or out.stdout[-300:]}")
 
 
-def wait_idle(roots: list[int], timeout: float = 30.0, window: float = 0.3, max_cores: float = 0.05) -> None:
-    """Wait until the server's trees use < ``max_cores`` over ``window`` s,
-    so work left from the warm-up is not charged to the measured run."""
-    deadline = time.monotonic() + timeout
-    before, _ = proctree.tree_cpu_ms(roots)
-    while time.monotonic() < deadline:
+def wait_idle(roots: list[int], timeout: float = 30.0, quiet_timeout: float = 1.0,
+              window: float = 0.3) -> float:
+    """Wait until the server's trees are idle (< 0.05 core over ``window``),
+    so work left from the warm-up is not charged to the measured run; then
+    up to ``quiet_timeout`` s more for the rest of the machine to drop under
+    0.2 core (another job on the box takes the servers' cores).  Returns the
+    seconds waited."""
+    start = time.monotonic()
+    prev_server, prev_busy = proctree.tree_cpu_ms(roots)[0], _busy_ms()
+    idle_since = None
+    while True:
         time.sleep(window)
-        now, _ = proctree.tree_cpu_ms(roots)
-        if now - before < max_cores * window * 1000:
-            return
-        before = now
+        server, busy = proctree.tree_cpu_ms(roots)[0], _busy_ms()
+        server_ms, other_ms = server - prev_server, busy - prev_busy - (server - prev_server)
+        prev_server, prev_busy = server, busy
+        elapsed = time.monotonic() - start
+        if idle_since is None:
+            if server_ms < 0.05 * window * 1000:
+                idle_since = elapsed
+            elif elapsed > timeout:
+                break
+        if idle_since is not None and (other_ms < 0.2 * window * 1000 or elapsed - idle_since >= quiet_timeout):
+            break
+    return round(time.monotonic() - start, 1)
 
 
 def _comm(pid: int) -> str:
@@ -84,7 +103,7 @@ def measure(port: int, roots: list[int], paths: list[str], connections: int,
     try:
         if warmup > 0:
             run_wrk(port, paths_file, connections, warmup)
-        wait_idle(roots)
+        waited = wait_idle(roots)
         cpu0, ticks0 = proctree.tree_cpu_ms(roots)
         busy0, wall0 = _busy_ms(), time.monotonic()
         kids0, self0 = _rusage_ms(resource.RUSAGE_CHILDREN), _rusage_ms(resource.RUSAGE_SELF)
@@ -106,6 +125,8 @@ def measure(port: int, roots: list[int], paths: list[str], connections: int,
          for pid, t in ticks1.items() if t != ticks0.get(pid, 0)),
         key=lambda r: -r[2])
     return {
+        "seconds": round(res["duration_us"] / 1e6, 1),
+        "waited_for_idle_s": waited,
         "rps": round(n / (res["duration_us"] / 1e6), 2),
         "requests": n,
         "p50_ms": round(lat["p50"] / 1000, 2),
@@ -121,5 +142,6 @@ def measure(port: int, roots: list[int], paths: list[str], connections: int,
         "peak_pss_mib": round(mem.peak_pss_kib / 1024, 1),
         "memory_samples": mem.samples,
         "wrk_cpu_cores": round(wrk_ms / wall_ms, 2),
+        "harness_cpu_cores": round(self_ms / wall_ms, 2),
         "background_cpu_cores": round(max(0.0, busy1 - busy0 - server_ms - wrk_ms - self_ms) / wall_ms, 2),
     }

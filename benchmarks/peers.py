@@ -65,17 +65,16 @@ def spawn(name: str, cmd: list[str], env: dict | None = None, cwd: Path | None =
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM each started process and its descendants (collected first: a
-    forking parent may die before its children), SIGKILL what is left after
-    10 s.  Only PIDs of processes this module started, or their children."""
-    pids = proctree.tree([p.pid for p in procs if p.poll() is None])
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    """SIGTERM each started process, so it shuts down its own workers in
+    order; after 10 s SIGKILL whatever is left of its tree (collected first:
+    a parent may die before its children).  Only PIDs of processes this
+    module started, or their descendants."""
+    live = [p for p in procs if p.poll() is None]
+    pids = proctree.tree([p.pid for p in live])
+    for p in live:
+        p.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 10
-    for p in procs:
+    for p in live:
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -158,7 +157,6 @@ class Server:
     def __init__(self, corpus: Path):
         self.corpus = corpus
         self.procs: list[subprocess.Popen] = []
-        self.notes: list[str] = []
 
     @property
     def roots(self) -> list[int]:
@@ -202,8 +200,9 @@ class Edge(Server):
     ports = (8090,)
 
     def _exe(self) -> str | None:
+        # The script installed with this Python first, then whatever is on PATH.
         beside = Path(sys.executable).parent / "edge"
-        return shutil.which("edge") or (str(beside) if beside.exists() else None)
+        return str(beside) if beside.exists() else shutil.which("edge")
 
     def install(self) -> None:
         if not self._exe():
@@ -222,9 +221,10 @@ class Edge(Server):
     def _launch(self, cache: bool) -> None:
         cfg = SCRATCH / f"edge-{'cache' if cache else 'nocache'}.toml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
+        # access_log off: none of the peers writes a line per request either.
         cfg.write_text(
             "[server]\n"
-            f'host = "{HOST}"\nport = {self.port}\nworkers = {WORKERS}\nqueue = 256\n'
+            f'host = "{HOST}"\nport = {self.port}\nworkers = {WORKERS}\nqueue = 256\naccess_log = false\n'
             "[cache]\n"
             f"memory_bytes = {256 * 2**20 if cache else 0}\n"
             "[buckets.bench]\n"

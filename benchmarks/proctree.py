@@ -8,8 +8,9 @@ Contracts:
   gifsicle) owns their CPU only through cutime/cstime, and a helper that
   exits mid-run moves its time into its parent's, so summing all four over
   the tree before and after a run counts every process exactly once.
-- ``MemorySampler`` polls /proc/PID/smaps_rollup of the tree every
-  ``interval`` s in a thread and keeps the peak of the summed RSS and PSS.
+- ``MemorySampler`` polls the tree's memory in a thread (RSS every 100 ms,
+  PSS from /proc/PID/smaps_rollup every 500 ms) and keeps the peaks of the
+  summed RSS and PSS.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -78,30 +80,42 @@ def _rollup_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def memory_kib(roots: Iterable[int]) -> tuple[int, int]:
-    """Summed (Rss, Pss) in KiB over the tree right now."""
-    rss = pss = 0
-    for pid in tree(roots):
-        r, p = _rollup_kib(pid)
-        rss, pss = rss + r, pss + p
-    return rss, pss
+def _statm_rss_kib(pid: int) -> int:
+    """Rss in KiB from /proc/PID/statm: a counter read, far cheaper than a rollup."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KIB
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0
 
 
 class MemorySampler:
-    """Context manager tracking peak summed RSS/PSS of the ``roots``' tree."""
+    """Context manager tracking peak summed RSS/PSS of the ``roots``' tree.
 
-    def __init__(self, roots: Iterable[int], interval: float = 0.1):
-        self.roots, self.interval = list(roots), interval
+    RSS is read every ``interval`` s from statm, PSS every ``pss_every``-th
+    time from smaps_rollup: a rollup walks the page tables, and four of them
+    every 100 ms cost 8% of a core here, taken from the servers measured.
+    """
+
+    def __init__(self, roots: Iterable[int], interval: float = 0.1, pss_every: int = 5):
+        self.roots, self.interval, self.pss_every = list(roots), interval, pss_every
         self.peak_rss_kib = self.peak_pss_kib = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        pids: list[int] = []
         while True:
-            rss, pss = memory_kib(self.roots)
-            self.peak_rss_kib = max(self.peak_rss_kib, rss)
-            self.peak_pss_kib = max(self.peak_pss_kib, pss)
+            # Re-walking all of /proc costs more than the reads themselves,
+            # so the tree is refreshed once a second (new workers are rare).
+            if self.samples % 10 == 0:
+                pids = tree(self.roots)
+            if self.samples % self.pss_every == 0:
+                rollups = [_rollup_kib(pid) for pid in pids]
+                self.peak_rss_kib = max(self.peak_rss_kib, sum(r for r, _ in rollups))
+                self.peak_pss_kib = max(self.peak_pss_kib, sum(p for _, p in rollups))
+            else:
+                self.peak_rss_kib = max(self.peak_rss_kib, sum(_statm_rss_kib(pid) for pid in pids))
             self.samples += 1
             if self._stop.wait(self.interval):
                 return

@@ -63,15 +63,16 @@ def markdown_table(results: dict) -> str:
     """The per-workload, per-server table."""
     by = _cells(results)
     rows = ["| Workload | Server | req/s | p50 ms | p99 ms | CPU ms/req | × floor | peak RSS MiB "
-            "| peak PSS MiB | non-2xx | answer check |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+            "| peak PSS MiB | out KiB | non-2xx | answer check |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for w in results["workloads"]:
         for server in results["settings"]["servers"]:
             c = by.get((w["id"], server))
             if c is None:
                 continue
             if "skipped" in c:
-                rows.append(f"| {w['id']} | {LABELS[server]} | – | – | – | – | – | – | – | – | skipped: {c['skipped']} |")
+                dashes = " – |" * 9
+                rows.append(f"| {w['id']} | {LABELS[server]} |{dashes} skipped: {c['skipped']} |")
                 continue
             verdict = "ok" if c["valid"] else f"**INVALID** ({c['error_count']} bad)"
             if c["valid"] and c["warnings"]:
@@ -80,7 +81,7 @@ def markdown_table(results: dict) -> str:
             rows.append(
                 f"| {w['id']} | {LABELS[server]} | {_fmt(c['rps'])} | {_fmt(c['p50_ms'])} | {_fmt(c['p99_ms'])} "
                 f"| {_fmt(c['cpu_ms_per_req'])} | {_fmt(c.get('floor_x'), 2)} | {_fmt(c['peak_rss_mib'], 0)} "
-                f"| {_fmt(c['peak_pss_mib'], 0)} | {bad} | {verdict} |")
+                f"| {_fmt(c['peak_pss_mib'], 0)} | {_fmt(c['median_response_bytes'] / 1024)} | {bad} | {verdict} |")
     return "\n".join(rows)
 
 
@@ -91,14 +92,15 @@ def _versions_line(name: str, info: dict) -> str:
     if name == "edge":
         return (f"- **edge** {v.get('edge-origin')} (Python {v.get('python')}, Pillow {v.get('Pillow')}, "
                 f"pillow-heif {v.get('pillow-heif')}, aiohttp {v.get('aiohttp')}); `edge serve`, workers = 2, "
-                "rendition cache off except W5 (256 MiB)")
+                "access log off, rendition cache off except W5 (256 MiB)")
     if name == "thumbor":
         return (f"- **thumbor** {v.get('thumbor')} (Python {v.get('python')}, Pillow {v.get('Pillow')}, "
                 f"pillow-heif {v.get('pillow-heif')}, gifsicle {v.get('gifsicle')}): two single-process "
                 f"thumbors behind nginx {v.get('nginx')} (least_conn, keep-alive); file loader, no storage, "
                 "result storage off except W5 (file result storage)")
     return (f"- **IPX** {v.get('ipx')} (sharp {v.get('sharp')}, libvips {v.get('libvips')}, "
-            f"Node {v.get('node')}): one Node process (libvips threads use both cores), file storage")
+            f"Node {v.get('node')}): one Node process, file storage; sharp renders up to 4 images at once on "
+            "libuv's thread pool, one libvips thread each (sharp's default on glibc)")
 
 
 def _spread(results: dict) -> list[str]:
@@ -117,8 +119,60 @@ def _spread(results: dict) -> list[str]:
     return lines
 
 
+def _example_urls(results: dict) -> list[str]:
+    by = _cells(results)
+    servers = results["settings"]["servers"]
+    rows = ["| Workload | " + " | ".join(LABELS[n] for n in servers) + " |", "|---|" + "---|" * len(servers)]
+    for w in results["workloads"]:
+        paths = [by.get((w["id"], n), {}).get("example_path") for n in servers]
+        rows.append(f"| {w['id']} | " + " | ".join(f"`{p}`" if p else "–" for p in paths) + " |")
+    return rows
+
+
+def _notes(results: dict) -> list[str]:
+    """Skips, failed checks, warnings, contention and load spread, as bullets."""
+    notes = []
+    for c in results["cells"]:
+        who = f"{c['workload']} on {LABELS[c['server']]}"
+        if "skipped" in c:
+            notes.append(f"- {who} not run: {c['skipped']}")
+        elif not c["valid"]:
+            notes.append(f"- {who} INVALID, {c['error_count']} of {c['urls']} answers failed the check, "
+                         f"e.g. `{c['errors'][0]}`")
+        if c.get("warnings"):
+            notes.append(f"- {who}: " + "; ".join(c["warnings"]))
+    background = [c["background_cpu_cores"] for c in results["cells"] if "background_cpu_cores" in c]
+    busy = [b for b in background if b >= 0.1]
+    if busy:
+        notes.append(f"- Other processes on the machine used ≥ 0.1 core during {len(busy)} of {len(background)} "
+                     f"cells (up to {max(busy)} cores): those cells read low; `background_cpu_cores` per cell "
+                     "in latest.json.")
+    stretched = [f"{c['workload']}/{LABELS[c['server']]} {c['seconds']:g} s" for c in results["cells"]
+                 if c.get("seconds", 0) > results["settings"]["seconds"] + 1]
+    if stretched:
+        notes.append("- Slow cells ran longer than the set time, to finish enough requests (about 12 single-"
+                     "request times, at most 20 s, no warm-up beyond the check): " + ", ".join(stretched) + ".")
+    notes.append("- CPU split over each server's processes (two workers should share the work about evenly):")
+    notes += ["  " + line for line in _spread(results)]
+    if "thumbor" in results["servers"]:
+        notes.append("- thumbor's own `--processes 2` (tornado fork mode, one shared socket) is not used: wrk "
+                     "opens its keep-alive connections in one burst and the first process to wake accepted all "
+                     "of them, so one process did all the work (798 vs 0 CPU ticks in a test). Two thumbors "
+                     "behind nginx (least_conn) share it, as the split above shows.")
+    notes += [
+        "- Not timed: the check's first request of each URL and a warm-up run. CPU is read when wrk exits, so "
+        "requests still in flight then are partly charged (under 3% at these rates). wrk runs one thread on "
+        "the same two cores; its CPU, the harness's and everything else's are recorded per cell in "
+        "latest.json (`wrk_cpu_cores`, `harness_cpu_cores`, `background_cpu_cores`).",
+        "- Encoder settings the URLs do not fix differ by server (IPX: progressive JPEG, sharp's AVIF effort; "
+        "thumbor: optimized JPEG; edge: its own choices), so output sizes differ too: see *out KiB*.",
+    ]
+    return notes
+
+
 def markdown(results: dict) -> str:
     m, s = results["machine"], results["settings"]
+    background = sorted(c["background_cpu_cores"] for c in results["cells"] if "background_cpu_cores" in c)
     out = [
         "# Performance",
         "",
@@ -131,16 +185,26 @@ def markdown(results: dict) -> str:
         "load generator and servers share the same two cores, over loopback (127.0.0.1)",
     ]
     out += [_versions_line(n, results["servers"][n]) for n in s["servers"] if n in results["servers"]]
+    if background and background[len(background) // 2] >= 0.3:
+        out += ["", f"> **Not a quiet machine**: other processes used a median "
+                f"{background[len(background) // 2]} of the 2 cores while these figures were taken, so req/s "
+                "here are low, and unevenly so between cells; CPU ms per request holds up better. "
+                "Rerun on an idle machine for absolute figures."]
     out += ["", "## Workloads", "", "| Id | What | Connections | URLs rotated |", "|---|---|--:|--:|"]
     out += [f"| {w['id']} | {w['title']} | {w['connections']} | {w['urls']} |" for w in results["workloads"]]
+    out += ["", "The miss workloads with one source rotate over 8 hard-linked copies of it, so that no two "
+            "requests in flight ask for the same URL: a server that coalesces identical concurrent misses "
+            "(edge does) would otherwise render once for several requests. W1-same shows that case.",
+            "", "First request of each workload, per server:", ""] + _example_urls(results)
     out += ["", "## Results", "", "![req/s per workload](perf-chart.png)", "", markdown_table(results), ""]
     out += [
         "*req/s*, *p50*, *p99*: wrk over the measured seconds. *CPU ms/req*: utime+stime of all the server's "
         "processes and their children (thumbor: both thumbors, nginx and gifsicle) from /proc, before and after, "
         "over requests done. *× floor*: that over the bare Pillow CPU ms for the same image (below); 1.0 would "
         "be a server with no overhead at all. *Peak RSS/PSS*: the largest sum over the server's processes, "
-        "sampled every 100 ms. *non-2xx*: non-2xx answers plus socket errors. *Answer check*: every URL was "
-        "fetched once before loading and its format, size (and GIF frame count, alpha) checked with Pillow.",
+        "RSS sampled every 100 ms, PSS (smaps_rollup) every 500 ms. *out KiB*: median answer size. *non-2xx*: "
+        "non-2xx answers plus socket errors. *Answer check*: every URL was fetched once before loading and its "
+        "format, size (and GIF frame count and durations, alpha) checked with Pillow.",
         "",
     ]
     if results.get("ratios"):
@@ -161,36 +225,9 @@ def markdown(results: dict) -> str:
                 "| Case | CPU ms | wall ms | 2-core ceiling req/s |", "|---|--:|--:|--:|"]
         for name, f in results["floor"].items():
             out.append(f"| {name} | {_fmt(f['cpu_ms'])} | {_fmt(f['wall_ms'])} | {_fmt(f['ceiling_rps'])} |")
-        out += ["", "W1-nodraft decodes the full 4000x3000 first; W7 is the mean over its six widths; "
-                "the HEIC (x265) and AVIF encoders use threads, hence wall < CPU.", ""]
-    notes = []
-    for c in results["cells"]:
-        if "skipped" in c:
-            notes.append(f"- {c['workload']} on {LABELS[c['server']]} not run: {c['skipped']}")
-        elif not c["valid"]:
-            notes.append(f"- {c['workload']} on {LABELS[c['server']]} INVALID, {c['error_count']} of {c['urls']} "
-                         f"answers failed the check, e.g. `{c['errors'][0]}`")
-        if c.get("warnings"):
-            notes.append(f"- {c['workload']} on {LABELS[c['server']]}: " + "; ".join(c["warnings"]))
-    busy = [c for c in results["cells"] if c.get("background_cpu_cores", 0) >= 0.1]
-    if busy:
-        notes.append("- Other processes on the machine used CPU during "
-                     + ", ".join(f"{c['workload']}/{LABELS[c['server']]} ({c['background_cpu_cores']} cores)"
-                                 for c in busy)
-                     + "; those cells may read low.")
-    out += ["## Notes", ""] + notes + [
-        "- Load spread over processes (the servers have two workers; the split should be near even):"] + [
-        "  " + line for line in _spread(results)] + [
-        "- thumbor's own `--processes 2` (tornado fork mode on one shared socket) was not used: wrk opens its "
-        "keep-alive connections in one burst and the first process to wake accepted all of them, so one "
-        "process did all the work (798 vs 0 CPU ticks in a test). Two thumbors behind nginx spread evenly.",
-        "- The first request of each URL (the check) and a warm-up run are not timed. CPU is read when wrk "
-        "exits, so requests still in flight then are partly charged (under 3% at these rates). wrk runs one "
-        "thread; its own CPU and any other load on the box are recorded per cell in latest.json "
-        "(`wrk_cpu_cores`, `background_cpu_cores`).",
-        "- Encoders differ in defaults the URLs do not set: IPX writes progressive JPEG and sharp's AVIF "
-        "effort 4; thumbor writes optimized JPEG; each server's output size is in latest.json "
-        "(`median_response_bytes`).",
+        out += ["", "W1-nodraft decodes the full 4000x3000 first; W4 quantizes frames with FASTOCTREE; W7 is the "
+                "mean over its six widths; the HEIC (x265) and AVIF encoders use threads, hence wall < CPU.", ""]
+    out += ["## Notes", ""] + _notes(results) + [
         "",
         "## Reproduce",
         "",
@@ -227,8 +264,11 @@ def chart(results: dict, path: Path) -> None:
     d = ImageDraw.Draw(img)
     title, small, tiny = _font(22), _font(15), _font(13)
     d.text((16, 12), "Requests per second on 2 cores (higher is better)", fill="black", font=title)
-    d.text((16, 42), f"{results['date']} · dashed line: bare-Pillow 2-core ceiling · hatched: answer check failed",
-           fill=(90, 90, 90), font=tiny)
+    subtitle = f"{results['date']} · dashed line: bare-Pillow 2-core ceiling · hatched: answer check failed"
+    background = sorted(c["background_cpu_cores"] for c in results["cells"] if "background_cpu_cores" in c)
+    if background and background[len(background) // 2] >= 0.3:
+        subtitle += f" · busy machine: others used {background[len(background) // 2]} cores (median)"
+    d.text((16, 42), subtitle, fill=(90, 90, 90), font=tiny)
     for i, w in enumerate(workloads):
         x0, y0 = (i % cols) * pw + 16, top + (i // cols) * ph
         d.text((x0, y0), f"{w['id']}: {w['title']}", fill="black", font=small)
@@ -241,7 +281,10 @@ def chart(results: dict, path: Path) -> None:
             c = by.get((w["id"], s))
             d.text((x0, y + 5), LABELS[s], fill="black", font=small)
             if not c or "skipped" in c:
-                d.text((bar_x, y + 5), "not run" if not c else "n/a: " + c["skipped"][:58], fill=(120, 120, 120), font=tiny)
+                reason = "not run" if not c else "not run: " + c["skipped"]
+                if len(reason) > 60:
+                    reason = reason[:59] + "…"
+                d.text((bar_x, y + 5), reason, fill=(120, 120, 120), font=tiny)
                 continue
             length = max(2, int(bar_w * c["rps"] / scale_max))
             d.rectangle([bar_x, y, bar_x + length, y + 24], fill=COLOURS[s])
