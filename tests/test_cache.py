@@ -195,3 +195,19 @@ def test_the_byte_budget_is_respected(tmp_path, samples, level, settings):
         assert process(srv, "photo.jpg", "image/resize,w_139/format,png").headers["X-Cache"].startswith("HIT")
     finally:
         srv.stop()
+
+
+def test_filling_past_the_memory_budget_keeps_the_server_rss_bounded(tmp_path, samples):
+    from test_pool import tree_rss_mib
+
+    srv = cache_server(tmp_path, samples, "memory_bytes = 5000000", name="rss-budget")
+    try:
+        process(srv, "photo.jpg", "image/resize,w_10/format,bmp")
+        before = tree_rss_mib(srv.process.pid)
+        total = sum(len(process(srv, "photo.jpg", f"image/resize,w_{w},limit_0/format,bmp").content)
+                    for w in range(1000, 1100))
+        assert total > 200 << 20  # forty times the budget went through the cache
+        assert srv.metric("edge_cache_bytes", level="memory") <= 5000000
+        assert tree_rss_mib(srv.process.pid) - before < 5 + 40  # the budget plus allocator slack, in MiB
+    finally:
+        srv.stop()

@@ -127,3 +127,41 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path, samples):
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     assert srv.process.wait(30) == 0
     srv.log.close()
+
+
+def tree_rss_mib(pid: int) -> float:
+    """RSS of a process and its children (the workers), in MiB."""
+    pids = [pid] + [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    total = 0
+    for one in pids:
+        for line in open(f"/proc/{one}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def burst_peak_rss(srv: Server, count: int, first_angle: int) -> tuple[float, list, bool]:
+    """Peak tree RSS while `count` different slow renditions are asked at once; /healthz polled throughout."""
+    peak, healthy = tree_rss_mib(srv.process.pid), True
+    with concurrent.futures.ThreadPoolExecutor(count) as executor:
+        futures = [executor.submit(process, srv, "big.png", f"image/rotate,{first_angle + i}/format,png")
+                   for i in range(count)]
+        while not all(f.done() for f in futures):
+            started = time.monotonic()
+            healthy &= srv.get("/healthz").status_code == 200 and time.monotonic() - started < 1.0
+            peak = max(peak, tree_rss_mib(srv.process.pid))
+            time.sleep(0.05)
+        return peak, [f.result() for f in futures], healthy
+
+
+def test_memory_stays_bounded_however_many_jobs_are_refused(tmp_path, samples):
+    srv = pool_server(tmp_path, samples, workers=1, queue=1, job_timeout=60)
+    try:
+        small_peak, small, healthy_small = burst_peak_rss(srv, 3, 100)
+        large_peak, large, healthy_large = burst_peak_rss(srv, 40, 200)
+        assert healthy_small and healthy_large
+        assert sum(r.status_code == 503 for r in large) >= 37
+        # 37 more refused requests cost (almost) nothing: the queue bound, not the burst, sets memory.
+        assert large_peak < small_peak * 1.2 + 30, (small_peak, large_peak)
+    finally:
+        srv.stop()
