@@ -1,7 +1,8 @@
 """Per-image floor: the bare Pillow work of each workload, in one process.
 
 Contract: ``python benchmarks/floor.py [--corpus DIR] [--budget S]`` prints
-one JSON object: {name: {"wall_ms", "cpu_ms", "runs", "ceiling_rps"}},
+one JSON object: {name: {"wall_ms", "cpu_ms", "runs", "ceiling_rps"}, ...,
+"background_cpu_cores": float},
 where each time is the median over runs of one image's decode-resize-encode
 from bytes in memory (no HTTP, no file I/O), and ``ceiling_rps`` is what
 two cores could serve at that CPU cost (2000 / cpu_ms).  CPU ms is the
@@ -27,6 +28,7 @@ from pathlib import Path
 import pillow_heif
 from PIL import Image
 
+from proctree import machine_busy_ms
 from workloads import SOURCES, W7_WIDTHS, WORKLOADS
 
 pillow_heif.register_heif_opener()
@@ -105,13 +107,19 @@ def measure(fn, budget_s: float, min_runs: int = 5) -> tuple[float, float, int]:
 
 
 def run(corpus: Path, budget_s: float) -> dict:
+    """Every case's figures, plus "background_cpu_cores": what the rest of the
+    machine used meanwhile (a busy neighbour slows even CPU-time figures,
+    through shared caches and memory bandwidth)."""
     results = {}
+    busy0, own0, wall0 = machine_busy_ms(), time.process_time(), time.monotonic()
     for name, fn in cases(corpus).items():
         wall, cpu, runs = measure(fn, budget_s)
         per = len(W7_WIDTHS) if name == "W7" else 1
         wall, cpu = wall / per, cpu / per
         results[name] = {"wall_ms": round(wall, 2), "cpu_ms": round(cpu, 2), "runs": runs,
                          "ceiling_rps": round(2000 / cpu, 1)}
+    other_ms = machine_busy_ms() - busy0 - (time.process_time() - own0) * 1000
+    results["background_cpu_cores"] = round(max(0.0, other_ms) / ((time.monotonic() - wall0) * 1000), 2)
     return results
 
 

@@ -37,14 +37,6 @@ LUA = Path(__file__).resolve().parent / "rotate.lua"
 HOST = "127.0.0.1"
 
 
-def _busy_ms() -> float:
-    """Machine-wide non-idle CPU ms since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    # Steal is time the hypervisor gave to someone else: not load on this box.
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    return (user + nice + system + irq + softirq) * 1000.0 / proctree.TICKS_PER_S
-
-
 def _rusage_ms(who: int) -> float:
     r = resource.getrusage(who)
     return (r.ru_utime + r.ru_stime) * 1000.0
@@ -70,11 +62,11 @@ def wait_idle(roots: list[int], timeout: float = 30.0, quiet_timeout: float = 1.
     0.2 core (another job on the box takes the servers' cores).  Returns the
     seconds waited."""
     start = time.monotonic()
-    prev_server, prev_busy = proctree.tree_cpu_ms(roots)[0], _busy_ms()
+    prev_server, prev_busy = proctree.tree_cpu_ms(roots)[0], proctree.machine_busy_ms()
     idle_since = None
     while True:
         time.sleep(window)
-        server, busy = proctree.tree_cpu_ms(roots)[0], _busy_ms()
+        server, busy = proctree.tree_cpu_ms(roots)[0], proctree.machine_busy_ms()
         server_ms, other_ms = server - prev_server, busy - prev_busy - (server - prev_server)
         prev_server, prev_busy = server, busy
         elapsed = time.monotonic() - start
@@ -105,12 +97,12 @@ def measure(port: int, roots: list[int], paths: list[str], connections: int,
             run_wrk(port, paths_file, connections, warmup)
         waited = wait_idle(roots)
         cpu0, ticks0 = proctree.tree_cpu_ms(roots)
-        busy0, wall0 = _busy_ms(), time.monotonic()
+        busy0, wall0 = proctree.machine_busy_ms(), time.monotonic()
         kids0, self0 = _rusage_ms(resource.RUSAGE_CHILDREN), _rusage_ms(resource.RUSAGE_SELF)
         with proctree.MemorySampler(roots) as mem:
             res = run_wrk(port, paths_file, connections, seconds)
         cpu1, ticks1 = proctree.tree_cpu_ms(roots)
-        busy1, wall1 = _busy_ms(), time.monotonic()
+        busy1, wall1 = proctree.machine_busy_ms(), time.monotonic()
         wrk_ms = _rusage_ms(resource.RUSAGE_CHILDREN) - kids0
         self_ms = _rusage_ms(resource.RUSAGE_SELF) - self0
     finally:

@@ -8,6 +8,7 @@ Contracts:
   gifsicle) owns their CPU only through cutime/cstime, and a helper that
   exits mid-run moves its time into its parent's, so summing all four over
   the tree before and after a run counts every process exactly once.
+- ``machine_busy_ms()`` is the whole machine's non-idle CPU time.
 - ``MemorySampler`` polls the tree's memory in a thread (RSS every 100 ms,
   PSS from /proc/PID/smaps_rollup every 500 ms) and keeps the peaks of the
   summed RSS and PSS.
@@ -64,6 +65,14 @@ def tree_cpu_ms(roots: Iterable[int]) -> tuple[float, dict[int, int]]:
     """(total CPU ms of the tree, per-pid ticks) at this instant."""
     ticks = cpu_ticks(tree(roots))
     return sum(ticks.values()) * 1000.0 / TICKS_PER_S, ticks
+
+
+def machine_busy_ms() -> float:
+    """Machine-wide non-idle CPU ms since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # Steal is time the hypervisor gave to someone else: not load on this box.
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) * 1000.0 / TICKS_PER_S
 
 
 def _rollup_kib(pid: int) -> tuple[int, int]:

@@ -226,7 +226,11 @@ def markdown(results: dict) -> str:
         for name, f in results["floor"].items():
             out.append(f"| {name} | {_fmt(f['cpu_ms'])} | {_fmt(f['wall_ms'])} | {_fmt(f['ceiling_rps'])} |")
         out += ["", "W1-nodraft decodes the full 4000x3000 first; W4 quantizes frames with FASTOCTREE; W7 is the "
-                "mean over its six widths; the HEIC (x265) and AVIF encoders use threads, hence wall < CPU.", ""]
+                "mean over its six widths; the HEIC (x265) and AVIF encoders use threads, hence wall < CPU."]
+        if (results.get("floor_background_cpu_cores") or 0) >= 0.1:
+            out.append(f"Other processes used {results['floor_background_cpu_cores']} cores while the floor was "
+                       "timed, which inflates even CPU time (shared caches): × floor may read low.")
+        out.append("")
     out += ["## Notes", ""] + _notes(results) + [
         "",
         "## Reproduce",

@@ -171,12 +171,14 @@ def main() -> int:
     try:
         _log(f"corpus in {args.corpus}")
         manifest = corpus.ensure(args.corpus.resolve())
-        floor = {}
+        floor, floor_background = {}, None
         if not args.no_floor:
             _log("Pillow floor micro-benchmark")
+            wait_idle([], quiet_timeout=10)  # give a busy neighbour a chance to finish first
             floor = json.loads(subprocess.run(
                 [sys.executable, str(BENCH_DIR / "floor.py"), "--corpus", str(args.corpus.resolve())],
                 check=True, capture_output=True, text=True).stdout)
+            floor_background = floor.pop("background_cpu_cores")
         results = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),
@@ -186,6 +188,7 @@ def main() -> int:
                            "cache": w.cache, "floor": w.floor} for w in workloads],
             "corpus": {"bytes": manifest["bytes"], "frame_durations_ms": manifest["frame_durations_ms"]},
             "floor": floor,
+            "floor_background_cpu_cores": floor_background,
             "servers": {},
             "cells": [],
         }
