@@ -24,13 +24,19 @@ def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
     from edge.render import render
-    from edge.upscale.enhance import upscale
     from edge.video import snapshot
 
     JOBS["render"] = render
     JOBS["probe"] = probe
     JOBS["snapshot"] = snapshot
-    JOBS["upscale"] = upscale
+    JOBS["upscale"] = _upscale
+
+
+def _upscale(job, data):
+    # OpenCV and numpy cost ~100 MB per worker: import them only once an upscale job comes.
+    from edge.upscale.enhance import upscale
+
+    return upscale(job, data)
 
 
 def _rss_bytes() -> int:
