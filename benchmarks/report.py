@@ -143,10 +143,14 @@ def _notes(results: dict) -> list[str]:
             notes.append(f"- {who}: " + "; ".join(c["warnings"]))
     background = [c["background_cpu_cores"] for c in results["cells"] if "background_cpu_cores" in c]
     busy = [b for b in background if b >= 0.1]
+    again = [f"{c['workload']}/{LABELS[c['server']]}" for c in results["cells"] if c.get("remeasured")]
     if busy:
         notes.append(f"- Other processes on the machine used ≥ 0.1 core during {len(busy)} of {len(background)} "
                      f"cells (up to {max(busy)} cores): those cells read low; `background_cpu_cores` per cell "
                      "in latest.json.")
+    if again:
+        notes.append("- Measured twice because other processes used ≥ 0.3 core the first time (the less "
+                     "disturbed run is shown): " + ", ".join(again) + ".")
     stretched = [f"{c['workload']}/{LABELS[c['server']]} {c['seconds']:g} s" for c in results["cells"]
                  if c.get("seconds", 0) > results["settings"]["seconds"] + 1]
     if stretched:
@@ -280,6 +284,10 @@ def chart(results: dict, path: Path) -> None:
         values = [by.get((w["id"], s), {}).get("rps") or 0 for s in servers]
         scale_max = max(values + [ceiling or 0]) or 1
         bar_x, bar_w = x0 + 80, pw - 190
+        if ceiling:  # drawn first, so bars and their labels sit on top of it
+            cx = bar_x + int(bar_w * ceiling / scale_max)
+            for yy in range(y0 + 22, y0 + 26 + 34 * len(servers), 6):
+                d.line([cx, yy, cx, yy + 3], fill=(200, 0, 0), width=2)
         for j, s in enumerate(servers):
             y = y0 + 26 + 34 * j
             c = by.get((w["id"], s))
@@ -295,12 +303,10 @@ def chart(results: dict, path: Path) -> None:
             if not c["valid"]:
                 for k in range(bar_x, bar_x + length, 8):
                     d.line([k, y + 24, min(k + 24, bar_x + length), y], fill="white", width=2)
-            d.text((bar_x + length + 6, y + 5), f"{c['rps']:,.1f}" + ("" if c["valid"] else " invalid"),
-                   fill="black", font=small)
-        if ceiling:
-            cx = bar_x + int(bar_w * ceiling / scale_max)
-            for yy in range(y0 + 22, y0 + 26 + 34 * len(servers), 6):
-                d.line([cx, yy, cx, yy + 3], fill=(200, 0, 0), width=2)
+            label = f"{c['rps']:,.1f}" + ("" if c["valid"] else " invalid")
+            box = d.textbbox((bar_x + length + 6, y + 5), label, font=small)
+            d.rectangle([box[0] - 2, y, box[2] + 2, y + 24], fill="white")
+            d.text((bar_x + length + 6, y + 5), label, fill="black", font=small)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, optimize=True)
 

@@ -30,6 +30,7 @@ from workloads import Workload, select
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+BUSY_CORES = 0.3  # other load during a measured run above which it is taken again
 
 
 def _log(msg: str) -> None:
@@ -75,8 +76,17 @@ def run_cell(server: peers.Server, workload: Workload, args) -> dict:
     warmup = 0.0 if t1 > 1.0 else args.warmup
     # Measured even when invalid, so the table still shows what happened;
     # report.py leaves invalid cells out of every ratio.
-    cell.update(measure(server.port, server.roots, [server.path(op) for op in workload.ops],
-                        workload.connections, seconds, warmup))
+    paths = [server.path(op) for op in workload.ops]
+    result = measure(server.port, server.roots, paths, workload.connections, seconds, warmup)
+    if result["background_cpu_cores"] >= BUSY_CORES:
+        # Another job took a share of the two cores: measure once more after
+        # waiting for quiet, and keep the run it disturbed least.
+        _log(f"{server.name} {workload.id}: others used {result['background_cpu_cores']} cores; measuring again")
+        wait_idle(server.roots, quiet_timeout=10)
+        again = measure(server.port, server.roots, paths, workload.connections, seconds, warmup)
+        result = min(result, again, key=lambda r: r["background_cpu_cores"])
+        cell["remeasured"] = True
+    cell.update(result)
     _log(f"{server.name} {workload.id}: {cell['rps']} req/s, p50 {cell['p50_ms']} ms, "
          f"p99 {cell['p99_ms']} ms, {cell['cpu_ms_per_req']} CPU ms/req, non-2xx {cell['non2xx']}")
     if isinstance(server, peers.Edge):
@@ -134,6 +144,24 @@ def bench_server(name: str, workloads: list[Workload], corpus_dir: Path, args) -
     return info, cells
 
 
+def run_floor(corpus_dir: Path) -> tuple[dict, float]:
+    """floor.py's figures and the other load meanwhile; run twice, keeping
+    the less disturbed, if another job took BUSY_CORES or more."""
+    best = None
+    for attempt in range(2):
+        _log("Pillow floor micro-benchmark" + (" again: the machine was busy" if attempt else ""))
+        wait_idle([], quiet_timeout=10)  # give a busy neighbour a chance to finish first
+        floor = json.loads(subprocess.run(
+            [sys.executable, str(BENCH_DIR / "floor.py"), "--corpus", str(corpus_dir)],
+            check=True, capture_output=True, text=True).stdout)
+        background = floor.pop("background_cpu_cores")
+        if best is None or background < best[1]:
+            best = (floor, background)
+        if background < BUSY_CORES:
+            break
+    return best
+
+
 def machine() -> dict:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
@@ -173,12 +201,7 @@ def main() -> int:
         manifest = corpus.ensure(args.corpus.resolve())
         floor, floor_background = {}, None
         if not args.no_floor:
-            _log("Pillow floor micro-benchmark")
-            wait_idle([], quiet_timeout=10)  # give a busy neighbour a chance to finish first
-            floor = json.loads(subprocess.run(
-                [sys.executable, str(BENCH_DIR / "floor.py"), "--corpus", str(args.corpus.resolve())],
-                check=True, capture_output=True, text=True).stdout)
-            floor_background = floor.pop("background_cpu_cores")
+            floor, floor_background = run_floor(args.corpus.resolve())
         results = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),
