@@ -1,8 +1,8 @@
 """The rendition cache: levels (memory, disk, Redis) behind one facade, and single-flight of misses.
 
-A rendition is stored under a digest of (bucket, key, source validator,
-canonical process string), so a changed source or a different process never
-finds an old entry. Lower levels are slower and larger; a hit in one is
+A rendition is stored under a digest of (render version, bucket, key, source
+validator, canonical process string: edge.renditions.rendition_digest), so a
+changed source, process or render version never finds an old entry. Lower levels are slower and larger; a hit in one is
 copied into the levels above it. A level that fails (a full disk, Redis
 down) counts as a miss: the cache never fails a request.
 """
@@ -10,7 +10,6 @@ down) counts as a miss: the cache never fails a request.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import struct
@@ -35,11 +34,6 @@ class Rendition:
     content_type: str
     etag: str
     last_modified: float
-
-
-def cache_key(bucket: str, key: str, validator: str, canonical: str) -> str:
-    """The digest a rendition is stored under."""
-    return hashlib.sha256("\0".join((bucket, key, validator, canonical)).encode()).hexdigest()
 
 
 def dump(rendition: Rendition) -> bytes:

@@ -7,7 +7,7 @@ import time
 
 from cachetools import LRUCache, TTLCache
 
-from edge.cache import Rendition, RenditionCache, SingleFlight, cache_key
+from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
 from edge.errors import OssError
 from edge.metrics import Metrics
@@ -23,10 +23,17 @@ RENDER_VERSION = "2"  # 2: ICC profiles converted to sRGB, metadata stripped
 FAILURE_SECONDS = 30
 
 
-def rendition_etag(bucket: str, obj: SourceObject, pipeline: Pipeline) -> str:
-    """The strong ETag of a rendition: it changes when the source or the process string changes."""
+def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline) -> str:
+    """What a rendition is stored under: a hash of the render version, the bucket, the key, the
+    source's validator and the canonical process string. A changed source, process or render
+    version never finds an old entry."""
     basis = "\0".join((RENDER_VERSION, bucket, obj.key, obj.etag, pipeline.canonical()))
-    return '"' + hashlib.sha256(basis.encode()).hexdigest()[:32].upper() + '"'
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+def rendition_etag(digest: str) -> str:
+    """The strong ETag of the rendition stored under `digest`: known before any work is done."""
+    return '"' + digest[:32].upper() + '"'
 
 
 class Renditions:
@@ -51,7 +58,7 @@ class Renditions:
                   pipeline: Pipeline) -> tuple[Rendition, str]:
         """The rendition and how it was found: "HIT" (memory), "HIT-DISK", "HIT-REDIS", "MISS" (made
         now) or "COALESCED" (joined the same rendition being made for another request)."""
-        digest = cache_key(bucket, obj.key, obj.etag, pipeline.canonical())
+        digest = rendition_digest(bucket, obj, pipeline)
         if digest in self._failures:
             raise self._failures[digest]
         found, level = await self.cache.get(digest)
@@ -79,6 +86,6 @@ class Renditions:
             if 400 <= exc.status < 500:
                 self._failures[digest] = exc
             raise
-        rendition = Rendition(body, meta["content_type"], rendition_etag(bucket, obj, pipeline), obj.last_modified)
+        rendition = Rendition(body, meta["content_type"], rendition_etag(digest), obj.last_modified)
         await self.cache.put(digest, rendition)
         return rendition

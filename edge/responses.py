@@ -10,7 +10,7 @@ from edge.config import BucketConfig
 from edge.negotiation import negotiate
 from edge.origin import ORIGIN
 from edge.pipeline import Pipeline
-from edge.renditions import rendition_etag
+from edge.renditions import rendition_digest, rendition_etag
 from edge.sources import Source, SourceObject
 
 
@@ -23,7 +23,8 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     origin = request.app[ORIGIN]
     pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
                                  animated_source=obj.content_type == "image/gif")
-    headers = {"ETag": rendition_etag(bucket.name, obj, pipeline), "Cache-Control": cache_control}
+    etag = rendition_etag(rendition_digest(bucket.name, obj, pipeline))
+    headers = {"ETag": etag, "Cache-Control": cache_control}
     if varies:
         headers["Vary"] = "Accept"
     if not_modified(request, headers["ETag"], obj.last_modified):
