@@ -8,12 +8,12 @@ from PIL import Image
 
 from edge.codecs import READABLE
 from edge.errors import BadRequest
-from edge.render import RenderJob, _read_limited
+from edge.render import RenderJob, source_bytes
 
 
 def probe(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     """({"format", "width", "height", "frames"}, b"") of the source of `job`; BadRequest if not an image."""
-    raw = data if data is not None else _read_limited(job.path, job.limits.source_bytes)
+    raw = source_bytes(job, data)
     try:
         im = Image.open(io.BytesIO(raw), formats=READABLE)
     except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):

@@ -59,7 +59,7 @@ def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
     bytes that are not a readable image, InvalidArgument from operations.
     """
-    raw = data if data is not None else _read_limited(job.path, job.limits.source_bytes)
+    raw = source_bytes(job, data)
     try:
         return _render(job, raw)
     except OssError:
@@ -69,9 +69,12 @@ def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
         raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 
-def _read_limited(path: str | None, limit: int) -> bytes:
-    assert path is not None
-    with open(path, "rb") as fh:
+def source_bytes(job: RenderJob, data: bytes | None) -> bytes:
+    """The source of `job`: the bytes sent along, or the file at `job.path` (ImageTooLarge past the limit)."""
+    if data is not None:
+        return data
+    limit = job.limits.source_bytes
+    with open(job.path, "rb") as fh:
         raw = fh.read(limit + 1)
     if len(raw) > limit:
         raise ImageTooLarge(f"the source object is larger than {limit} bytes")
@@ -187,7 +190,7 @@ def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
         im.rawmode, im._mode = "RGBA", "RGBA"
     if not keep_animation:
         im.load()
-        return Frames([_normalise(im, profile)])
+        return Frames([normalise(im, profile)])
     images, durations = [], []
     budget = limits.animation_pixels
     for index in range(getattr(im, "n_frames", 1)):
@@ -195,12 +198,12 @@ def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
         budget -= im.size[0] * im.size[1]
         if budget < 0:
             raise ImageTooLarge(f"the animation has more than {limits.animation_pixels} pixels over all its frames")
-        images.append(_normalise(im.convert("RGBA"), profile))
+        images.append(normalise(im.convert("RGBA"), profile))
         durations.append(int(im.info.get("duration", 100) or 100))
     return Frames(images, durations, im.info.get("loop"))
 
 
-def _normalise(im: Image.Image, profile: bytes | None) -> Image.Image:
+def normalise(im: Image.Image, profile: bytes | None) -> Image.Image:
     """Bring any decoded mode to one of RGB, RGBA, L, LA (what operations expect), in sRGB,
     without the source's metadata (encoders would copy a stale profile or EXIF orientation)."""
     if profile and im.mode in ("RGB", "RGBA", "CMYK"):

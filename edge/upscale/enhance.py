@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from edge.codecs import READABLE
-from edge.render import _normalise
+from edge.render import normalise
 from edge.upscale import onnx_model
 from edge.upscale.deadline import Deadline
 from edge.upscale.errors import InvalidImage
@@ -89,7 +89,7 @@ def _open(data: bytes) -> Image.Image:
 
 def _pixels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """(RGB uint8 array in sRGB, the alpha plane or None when the image is opaque)."""
-    im = _normalise(im, im.info.get("icc_profile"))
+    im = normalise(im, im.info.get("icc_profile"))
     alpha = None
     if im.mode in ("RGBA", "LA"):
         plane = im.getchannel("A")

@@ -14,7 +14,7 @@ from functools import partial
 from edge.config import BucketConfig
 from edge.dialects import Reading, key_dialect
 from edge.errors import InvalidArgument, MissingArgument, TooManyPipe
-from edge.pipeline import OPERATIONS, Pipeline, bounded_int
+from edge.pipeline import Pipeline, bounded_int
 
 MAX_ACTIONS = 4  # "管道目前限制在4个": at most four actions chained with '|'
 MAX_SIDE = 16384  # w/h of current OSS (the old manual's 1-4096 is a subset)
@@ -107,7 +107,7 @@ def _crops(values: dict[str, str]) -> list[str]:
         actions.append(f"crop,w_{w or 0},h_{h or 0},g_{_REGIONS[int(region) - 1]}")
     if "ic" in values:
         length, axis, index = _numbers(values, "ic", r"(\d+)([xy])-(\d+)", "lengthx-index or lengthy-index")
-        actions.append(_needs("indexcrop", values, "ic", f"indexcrop,{axis}_{length},i_{index}"))
+        actions.append(f"indexcrop,{axis}_{length},i_{index}")
     return actions
 
 
@@ -145,18 +145,18 @@ def _shapes(values: dict[str, str]) -> list[str]:
         return []
     radius, kind = _numbers(values, "ci", r"(\d+)-([0-2])", "radius-type (0 or 1: circle, 2: rounded corners)")
     action = "rounded-corners" if kind == "2" else "circle"
-    return [_needs(action, values, "ci", f"{action},r_{radius}")]
+    return [f"{action},r_{radius}"]
 
 
 def _effects(values: dict[str, str]) -> list[str]:
     actions = []
     if "bl" in values:
         radius, sigma = _numbers(values, "bl", r"(\d+)-(\d+)", "radius-sigma, as 3-2bl")
-        actions.append(_needs("blur", values, "bl", f"blur,r_{radius},s_{sigma}"))
+        actions.append(f"blur,r_{radius},s_{sigma}")
     for name, action in (("b", "bright"), ("d", "contrast"), ("sh", "sharpen")):
         if name in values:
             (amount,) = _numbers(values, name, r"(-?\d{1,4})", "an integer")
-            actions.append(_needs(action, values, name, f"{action},{amount}"))
+            actions.append(f"{action},{amount}")
     return actions
 
 
@@ -194,10 +194,3 @@ def _colour(values: dict[str, str]) -> str:
     if any(int(channel) > 255 for channel in channels):
         raise InvalidArgument(f"legacy {values['bgc']}bgc: each channel must be in [0, 255]")
     return "".join(f"{int(channel):02X}" for channel in channels)
-
-
-def _needs(action: str, values: dict[str, str], name: str, translated: str) -> str:
-    if action not in OPERATIONS:
-        raise InvalidArgument(f"legacy {values[name]}{name}: needs the {action} operation, "
-                              "which this server does not have yet")
-    return translated
