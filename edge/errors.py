@@ -46,6 +46,12 @@ class ImageTooLarge(OssError):
     code, status = "ImageTooLarge", 400
 
 
+class WatermarkError(OssError):
+    """A watermark that cannot be drawn: bad base64, a missing or unreadable image, too many images."""
+
+    code, status = "WatermarkError", 400
+
+
 class InvalidObjectName(OssError):
     code, status = "InvalidObjectName", 400
 

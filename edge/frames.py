@@ -49,6 +49,9 @@ class RenderContext:
     An operation that answers with JSON instead of an image (info,
     average-hue) sets `document`; the renderer then returns it as
     `application/json` and encodes no image.
+
+    `inputs` holds the other objects the pipeline reads (watermark images),
+    by key: a file path for the worker to read, or the bytes themselves.
     """
 
     limits: Limits
@@ -65,6 +68,7 @@ class RenderContext:
     # Set when the decoder shrank the source (JPEG draft): its full, upright size.
     undrafted_size: tuple[int, int] | None = None
     document: dict | None = None
+    inputs: dict[str, str | bytes] = field(default_factory=dict)
 
     def pop_undrafted_size(self) -> tuple[int, int] | None:
         """The full source size if the frames are a shrunk decode of it (once; later steps see real sizes)."""

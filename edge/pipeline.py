@@ -17,12 +17,14 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
-from edge.errors import InvalidArgument, MissingArgument
+from edge.errors import InvalidArgument, MissingArgument, WatermarkError
 
 if TYPE_CHECKING:
     from edge.frames import Frames, RenderContext
 
 MAX_PROCESS_LENGTH = 4096
+# Other objects one pipeline may read (watermark images): "at most 3 different watermark images" (OSS).
+MAX_INPUTS = 3
 
 
 class Operation:
@@ -61,6 +63,10 @@ class Operation:
     def draft_size(self, width: int, height: int, ctx: "RenderContext") -> tuple[int, int] | None:
         """The smallest decode size this step needs from a `width` x `height` source, if it shrinks."""
         return None
+
+    def inputs(self) -> tuple[str, ...]:
+        """Keys of other objects of the same bucket this step reads (a watermark image)."""
+        return ()
 
 
 OPERATIONS: dict[str, type[Operation]] = {}
@@ -108,6 +114,10 @@ class Params:
 
     def _take(self, key: str) -> str | None:
         return self.named.pop(key, None)
+
+    def text(self, key: str) -> str | None:
+        """The parameter `key` as given (for values the operation decodes itself), or None when absent."""
+        return self._take(key)
 
     def int(self, key: str, low: int, high: int, default: int | None = None, required: bool = False) -> int | None:
         """The integer parameter `key` in [low, high], or `default` when absent (MissingArgument if `required`)."""
@@ -191,6 +201,10 @@ class Pipeline:
         encode = [settings[n] for n in _ENCODE_ORDER if n in settings and not settings[n].is_noop()]
         encode += [s for n, s in settings.items()
                    if s.stage == "encode" and n not in _ENCODE_ORDER and not s.is_noop()]
+        keys = {key for step in pixels for key in step.inputs()}
+        if len(keys) > MAX_INPUTS:
+            raise WatermarkError(f"watermark: at most {MAX_INPUTS} different watermark images per image, "
+                                 f"got {len(keys)} ({', '.join(sorted(keys))})")
         return cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), kind)
 
     @classmethod
@@ -241,6 +255,10 @@ class Pipeline:
 
     def pixel_steps(self) -> tuple[Operation, ...]:
         return tuple(s for s in self.steps if s.stage == "pixels")
+
+    def inputs(self) -> tuple[str, ...]:
+        """The distinct keys of the other objects the steps read, in first-use order."""
+        return tuple(dict.fromkeys(key for step in self.steps for key in step.inputs()))
 
 
 @functools.lru_cache(maxsize=4096)

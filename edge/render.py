@@ -44,11 +44,15 @@ _UPRIGHT = {
 
 @dataclass(frozen=True)
 class RenderJob:
-    """A rendition to make: the pipeline, the limits, and the source (`path`, or bytes sent along)."""
+    """A rendition to make: the pipeline, the limits, and the source (`path`, or bytes sent along).
+
+    `inputs` are the other objects the pipeline reads (watermark images): (key, path or bytes).
+    """
 
     pipeline: Pipeline | None  # None for jobs that only read the source (probe)
     limits: Limits
     path: str | None = None
+    inputs: tuple[tuple[str, str | bytes], ...] = ()
 
 
 def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
@@ -71,10 +75,12 @@ def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
 
 def source_bytes(job: RenderJob, data: bytes | None) -> bytes:
     """The source of `job`: the bytes sent along, or the file at `job.path` (ImageTooLarge past the limit)."""
-    if data is not None:
-        return data
-    limit = job.limits.source_bytes
-    with open(job.path, "rb") as fh:
+    return data if data is not None else read_limited(job.path, job.limits.source_bytes)
+
+
+def read_limited(path: str, limit: int) -> bytes:
+    """The bytes of the file at `path`; ImageTooLarge when there are more than `limit`."""
+    with open(path, "rb") as fh:
         raw = fh.read(limit + 1)
     if len(raw) > limit:
         raise ImageTooLarge(f"the source object is larger than {limit} bytes")
@@ -100,6 +106,7 @@ def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
         source_frames=getattr(im, "n_frames", 1),
         source_exif=_exif(im),
     )
+    ctx.inputs = dict(job.inputs)
     pixel_steps = job.pipeline.pixel_steps()
     for step in job.pipeline.steps:
         if step.stage != "pixels":
@@ -124,6 +131,23 @@ def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
     meta = {"content_type": fmt.content_type, "format": fmt.name, "width": width,
             "height": height, "frames": len(frames.images)}
     return meta, body
+
+
+def decode_still(raw: bytes, limits: Limits) -> Image.Image:
+    """The first frame of the image in `raw`, upright (EXIF orientation) and normalised (RGB, RGBA,
+    L or LA in sRGB), for images that operations draw with (watermarks). Raises BadRequest for bytes
+    that are not a readable image, ImageTooLarge past the source limits."""
+    try:
+        im = Image.open(io.BytesIO(raw), formats=READABLE)
+        _check_source_size(im, limits)
+        orientation = _orientation(_exif(im))
+        im.load()
+        im = normalise(im, im.info.get("icc_profile"))
+    except Image.UnidentifiedImageError:
+        raise BadRequest("it is not an image in a supported format") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+        raise BadRequest(f"it is corrupt or truncated ({type(exc).__name__})") from None
+    return im if orientation == 1 else im.transpose(_UPRIGHT[orientation])
 
 
 def _answer(step: Operation, following: tuple[Operation, ...], document: dict,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
 from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
-from edge.errors import OssError
+from edge.errors import InvalidObjectName, NoSuchKey, OssError, WatermarkError
 from edge.metrics import Metrics
 from edge.pipeline import Pipeline
 from edge.pool import WorkerPool
@@ -23,17 +24,37 @@ RENDER_VERSION = "2"  # 2: ICC profiles converted to sRGB, metadata stripped
 FAILURE_SECONDS = 30
 
 
-def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline) -> str:
+def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline,
+                     inputs: tuple[SourceObject, ...] = ()) -> str:
     """What a rendition is stored under: a hash of the render version, the bucket, the key, the
-    source's validator and the canonical process string. A changed source, process or render
-    version never finds an old entry."""
-    basis = "\0".join((RENDER_VERSION, bucket, obj.key, obj.etag, pipeline.canonical()))
-    return hashlib.sha256(basis.encode()).hexdigest()
+    source's validator, the canonical process string and the validators of the other objects it
+    reads (watermark images). A changed source, watermark, process or render version never finds
+    an old entry."""
+    parts = [RENDER_VERSION, bucket, obj.key, obj.etag, pipeline.canonical()]
+    for other in inputs:
+        parts += [other.key, other.etag]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def rendition_etag(digest: str) -> str:
     """The strong ETag of the rendition stored under `digest`: known before any work is done."""
     return '"' + digest[:32].upper() + '"'
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A rendition asked for: what it is made from, and the digest it is (or will be) stored under."""
+
+    bucket: str
+    source: Source
+    obj: SourceObject
+    pipeline: Pipeline
+    inputs: tuple[SourceObject, ...]
+    digest: str
+
+    @property
+    def etag(self) -> str:
+        return rendition_etag(self.digest)
 
 
 class Renditions:
@@ -54,38 +75,65 @@ class Renditions:
             self._probes[key] = meta
         return self._probes[key]
 
-    async def get(self, bucket: str, source: Source, obj: SourceObject,
-                  pipeline: Pipeline) -> tuple[Rendition, str]:
+    async def want(self, bucket: str, source: Source, obj: SourceObject, pipeline: Pipeline) -> Wanted:
+        """The rendition of `obj` by `pipeline`, with the validators of the watermark images it reads
+        (WatermarkError naming a key the bucket does not hold)."""
+        inputs = []
+        for key in pipeline.inputs():
+            try:
+                inputs.append(await source.stat(key))
+            except (NoSuchKey, InvalidObjectName):
+                raise _missing_watermark(key) from None
+        inputs = tuple(inputs)
+        return Wanted(bucket, source, obj, pipeline, inputs, rendition_digest(bucket, obj, pipeline, inputs))
+
+    async def get(self, wanted: Wanted) -> tuple[Rendition, str]:
         """The rendition and how it was found: "HIT" (memory), "HIT-DISK", "HIT-REDIS", "MISS" (made
         now) or "COALESCED" (joined the same rendition being made for another request)."""
-        digest = rendition_digest(bucket, obj, pipeline)
+        digest = wanted.digest
         if digest in self._failures:
             raise self._failures[digest]
         found, level = await self.cache.get(digest)
         if found is not None:
             return found, "HIT" if level == "memory" else f"HIT-{level.upper()}"
         status = "COALESCED" if self.flights.joined(digest) else "MISS"
-        rendition = await self.flights.run(digest, lambda: self._make(digest, bucket, source, obj, pipeline))
+        rendition = await self.flights.run(digest, lambda: self._make(wanted))
         return rendition, status
 
-    async def _make(self, digest: str, bucket: str, source: Source, obj: SourceObject,
-                    pipeline: Pipeline) -> Rendition:
-        started = time.monotonic()
+    async def _make(self, wanted: Wanted) -> Rendition:
+        pipeline, source = wanted.pipeline, wanted.source
         video = pipeline.kind == "video"
+        fetched, data = await self._read(source, wanted.obj.key,
+                                         self.limits.video_bytes if video else self.limits.source_bytes)
+        inputs = []
+        for other in wanted.inputs:
+            try:
+                held, other_data = await self._read(source, other.key, self.limits.source_bytes)
+            except (NoSuchKey, InvalidObjectName):  # deleted since want()
+                raise _missing_watermark(other.key) from None
+            inputs.append((other.key, held.path if other_data is None else other_data))
         try:
-            fetched, data = await source.read(obj.key, self.limits.video_bytes if video else self.limits.source_bytes)
+            meta, body = await self.pool.run("snapshot" if video else "render",
+                                             RenderJob(pipeline, self.limits, fetched.path, tuple(inputs)), data)
+        except OssError as exc:
+            if 400 <= exc.status < 500:
+                self._failures[wanted.digest] = exc
+            raise
+        rendition = Rendition(body, meta["content_type"], wanted.etag, wanted.obj.last_modified)
+        await self.cache.put(wanted.digest, rendition)
+        return rendition
+
+    async def _read(self, source: Source, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
+        started = time.monotonic()
+        try:
+            fetched, data = await source.read(key, limit)
         except OssError as exc:
             self.metrics.source_errors.labels(exc.code).inc()
             raise
         self.metrics.source_seconds.observe(time.monotonic() - started)
         self.metrics.bytes_in.inc(fetched.size)
-        try:
-            meta, body = await self.pool.run("snapshot" if video else "render",
-                                             RenderJob(pipeline, self.limits, fetched.path), data)
-        except OssError as exc:
-            if 400 <= exc.status < 500:
-                self._failures[digest] = exc
-            raise
-        rendition = Rendition(body, meta["content_type"], rendition_etag(digest), obj.last_modified)
-        await self.cache.put(digest, rendition)
-        return rendition
+        return fetched, data
+
+
+def _missing_watermark(key: str) -> WatermarkError:
+    return WatermarkError(f"watermark: the image object {key!r} does not exist in this bucket")

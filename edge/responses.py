@@ -10,7 +10,6 @@ from edge.config import BucketConfig
 from edge.negotiation import negotiate
 from edge.origin import ORIGIN
 from edge.pipeline import Pipeline
-from edge.renditions import rendition_digest, rendition_etag
 from edge.sources import Source, SourceObject
 
 
@@ -23,14 +22,14 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     origin = request.app[ORIGIN]
     pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
                                  animated_source=obj.content_type == "image/gif")
-    etag = rendition_etag(rendition_digest(bucket.name, obj, pipeline))
-    headers = {"ETag": etag, "Cache-Control": cache_control}
+    wanted = await origin.renditions.want(bucket.name, source, obj, pipeline)
+    headers = {"ETag": wanted.etag, "Cache-Control": cache_control}
     if varies:
         headers["Vary"] = "Accept"
     if not_modified(request, headers["ETag"], obj.last_modified):
         response = web.Response(status=304, headers=headers)
     else:
-        rendition, how = await origin.renditions.get(bucket.name, source, obj, pipeline)
+        rendition, how = await origin.renditions.get(wanted)
         headers["X-Cache"] = how
         origin.metrics.bytes_out.inc(len(rendition.body))
         response = web.Response(body=rendition.body, content_type=rendition.content_type, headers=headers)

@@ -62,7 +62,7 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
     source = origin.sources[bucket.name]
     pipeline = piped(process)
     obj = await source.stat(key)
-    rendition, _ = await origin.renditions.get(bucket.name, source, obj, pipeline)
+    rendition, _ = await origin.renditions.get(await origin.renditions.want(bucket.name, source, obj, pipeline))
     await asyncio.to_thread(write_atomically, path, rendition.body)
     answer = {"bucket": target_name, "fileSize": len(rendition.body), "object": target_key, "status": "OK"}
     return web.json_response(answer)

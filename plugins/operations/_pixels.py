@@ -23,9 +23,13 @@ _MASK_PIXELS = 1 << 24  # ...on a canvas of at most this many pixels (16 MB)
 
 def signed_value(params: Params, what: str, low: int, high: int) -> int:
     """The single bare value of `bright,-50`-style actions: an integer in [low, high]."""
-    text = params.value(what)
+    return signed_int(f"{params.action}: {what}", params.value(what), low, high)
+
+
+def signed_int(label: str, text: str, low: int, high: int) -> int:
+    """`text` as a possibly negative integer in [low, high]; InvalidArgument starting with `label`."""
     if not _SIGNED.fullmatch(text) or not low <= int(text) <= high:
-        raise InvalidArgument(f"{params.action}: {what} must be an integer in [{low}, {high}], got {text!r}")
+        raise InvalidArgument(f"{label} must be an integer in [{low}, {high}], got {text!r}")
     return int(text)
 
 
