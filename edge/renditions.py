@@ -19,6 +19,9 @@ from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
 RENDER_VERSION = "2"  # 2: ICC profiles converted to sRGB, metadata stripped
+# Watermark images read from an HTTP source are kept (by key and ETag) within this many bytes,
+# so that a logo used on every rendition is fetched from the upstream once.
+INPUT_BYTES = 32 << 20
 # A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
 # the source changes, which changes the digest: remember it briefly instead of decoding again.
 FAILURE_SECONDS = 30
@@ -65,6 +68,7 @@ class Renditions:
         self.flights = SingleFlight(metrics)
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
         self._probes: LRUCache = LRUCache(maxsize=10_000)
+        self._inputs: LRUCache = LRUCache(maxsize=INPUT_BYTES, getsizeof=len)
 
     async def probe(self, bucket: str, source: Source, obj: SourceObject) -> dict:
         """{"format", "width", "height", "frames"} of an original, read from its header in a worker."""
@@ -105,16 +109,10 @@ class Renditions:
         video = pipeline.kind == "video"
         fetched, data = await self._read(source, wanted.obj.key,
                                          self.limits.video_bytes if video else self.limits.source_bytes)
-        inputs = []
-        for other in wanted.inputs:
-            try:
-                held, other_data = await self._read(source, other.key, self.limits.source_bytes)
-            except (NoSuchKey, InvalidObjectName):  # deleted since want()
-                raise _missing_watermark(other.key) from None
-            inputs.append((other.key, held.path if other_data is None else other_data))
+        inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
         try:
             meta, body = await self.pool.run("snapshot" if video else "render",
-                                             RenderJob(pipeline, self.limits, fetched.path, tuple(inputs)), data)
+                                             RenderJob(pipeline, self.limits, fetched.path, inputs), data)
         except OssError as exc:
             if 400 <= exc.status < 500:
                 self._failures[wanted.digest] = exc
@@ -122,6 +120,21 @@ class Renditions:
         rendition = Rendition(body, meta["content_type"], wanted.etag, wanted.obj.last_modified)
         await self.cache.put(wanted.digest, rendition)
         return rendition
+
+    async def _input(self, wanted: Wanted, other: SourceObject) -> str | bytes:
+        """A watermark image for the job: its path (file source) or its bytes, kept while its ETag holds."""
+        kept = (wanted.bucket, other.key, other.etag)
+        if kept in self._inputs:
+            return self._inputs[kept]
+        try:
+            held, data = await self._read(wanted.source, other.key, self.limits.source_bytes)
+        except (NoSuchKey, InvalidObjectName):  # deleted since want()
+            raise _missing_watermark(other.key) from None
+        if data is None:
+            return held.path
+        if len(data) <= INPUT_BYTES // 4:
+            self._inputs[kept] = data
+        return data
 
     async def _read(self, source: Source, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
         started = time.monotonic()

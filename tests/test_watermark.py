@@ -216,9 +216,14 @@ def test_an_animation_keeps_its_frames_with_the_watermark_on_each(server, marks)
         assert im.convert("RGB").getpixel((5, 5)) == RED
 
 
-def test_the_watermark_image_comes_through_an_http_source(server, marks):
+def test_the_watermark_image_comes_through_an_http_source_once(server, marks):
     im = render(server, f"image/watermark,{LOGO},g_nw", bucket="web")
     assert box_of(im, red) == (10, 10, 50, 30)
+    # Another rendition with the same logo fetches only its main image from the upstream.
+    fetches = server.metric("edge_source_fetch_seconds_count")
+    im = render(server, f"image/resize,w_200/watermark,{LOGO},g_nw", bucket="web")
+    assert box_of(im, red) == (10, 10, 50, 30)
+    assert server.metric("edge_source_fetch_seconds_count") == fetches + 1
 
 
 def test_padded_and_unpadded_base64_are_one_rendition(server, marks):
