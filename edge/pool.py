@@ -72,6 +72,7 @@ class WorkerPool:
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
         self._workers: set[Worker] = set()
         self._busy = 0
+        self._held = 0  # queue places held by jobs waiting inside a batch (hold_place)
         self._closing = False
         self._background: set[asyncio.Task] = set()
 
@@ -104,8 +105,14 @@ class WorkerPool:
 
     # -- running jobs -----------------------------------------------------
 
-    async def run(self, name: str, job: object, data: bytes | None = None) -> tuple[dict, bytes]:
+    async def run(self, name: str, job: object, data: bytes | None = None, held: bool = False) -> tuple[dict, bytes]:
         """Run job `name` (see edge.worker.JOBS) in a worker; return its (meta, body).
+
+        `job` may be a function that makes the job: it is called once a worker
+        is free, so a job can gather more work while it waits (edge.batches).
+        A job with a `cost` (the number of renditions in a batch) gets that
+        many job timeouts. `held`: the caller took its queue place already
+        (`hold_place`), and this job uses it.
 
         Raises what the job raised (an OssError), ServiceUnavailable when the
         queue is full, ProcessTimeout past the job timeout, InternalError when
@@ -113,23 +120,27 @@ class WorkerPool:
         (and its worker returns to the pool) in the background.
         """
         queued_at = time.monotonic()
-        worker = await self._acquire()
+        worker = await self._acquire(held)
         self.metrics.queue_wait_seconds.observe(time.monotonic() - queued_at)
-        task = asyncio.ensure_future(self._execute(worker, name, job, data))
+        if callable(job):
+            job = job()
+        timeout = self.job_timeout * getattr(job, "cost", 1)
+        task = asyncio.ensure_future(self._execute(worker, name, job, data, timeout))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return await asyncio.shield(task)
 
-    async def _execute(self, worker: Worker, name: str, job: object, data: bytes | None) -> tuple[dict, bytes]:
+    async def _execute(self, worker: Worker, name: str, job: object, data: bytes | None,
+                       timeout: float) -> tuple[dict, bytes]:
         self._busy += 1
         self.metrics.busy_workers.set(self._busy)
         started = time.monotonic()
         try:
-            answer, body = await asyncio.wait_for(worker.call(name, job, data), self.job_timeout)
+            answer, body = await asyncio.wait_for(worker.call(name, job, data), timeout)
         except asyncio.TimeoutError:
             self._replace(worker, "timeout")
             self.metrics.jobs.labels(name, "timeout").inc()
-            raise ProcessTimeout(f"processing took longer than {self.job_timeout:g} s and was stopped") from None
+            raise ProcessTimeout(f"processing took longer than {timeout:g} s and was stopped") from None
         except (asyncio.IncompleteReadError, ConnectionError, OSError, EOFError):
             self._replace(worker, "crash")
             self.metrics.jobs.labels(name, "crash").inc()
@@ -151,16 +162,15 @@ class WorkerPool:
         assert isinstance(result, OssError)
         raise result
 
-    async def _acquire(self) -> Worker:
+    async def _acquire(self, held: bool = False) -> Worker:
+        if held:  # the place becomes this waiter's, or is not needed
+            self._held -= 1
         if self._closing:
             raise ServiceUnavailable("the server is shutting down")
         if self._idle:
             return self._idle.pop()
-        if len(self._waiters) >= self.queue:
-            self.metrics.queue_rejections.inc()
-            raise ServiceUnavailable(
-                f"all {self.size} workers are busy and {self.queue} jobs are waiting; retry shortly",
-                retry_after=1)
+        if not held:
+            self._check_room()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.metrics.queue_depth.set(len(self._waiters))
@@ -174,6 +184,23 @@ class WorkerPool:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
             self.metrics.queue_depth.set(len(self._waiters))
+
+    def hold_place(self) -> None:
+        """Take a place in the queue now, for a job that waits inside a batch or is run later
+        with `held=True`; ServiceUnavailable when the queue is full. `free_places` gives it back."""
+        self._check_room()
+        self._held += 1
+
+    def free_places(self, count: int) -> None:
+        self._held -= count
+
+    def _check_room(self) -> None:
+        # Idle workers take held places at once, so they count as room.
+        if len(self._waiters) + self._held >= self.queue + len(self._idle):
+            self.metrics.queue_rejections.inc()
+            raise ServiceUnavailable(
+                f"all {self.size} workers are busy and {self.queue} jobs are waiting; retry shortly",
+                retry_after=1)
 
     def _release(self, worker: Worker) -> None:
         while self._waiters:

@@ -55,6 +55,18 @@ class RenderJob:
     inputs: tuple[tuple[str, str | bytes], ...] = ()
 
 
+@dataclass(frozen=True)
+class RenderBatch:
+    """Several renditions of one source (the same `path` or bytes), made from shared decodes."""
+
+    jobs: tuple[RenderJob, ...]
+
+    @property
+    def cost(self) -> int:
+        """How many job timeouts the batch may take (edge.pool)."""
+        return len(self.jobs)
+
+
 def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     """Run `job` on the source bytes `data` (or the file at `job.path`).
 
@@ -63,9 +75,37 @@ def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
     bytes that are not a readable image, InvalidArgument from operations.
     """
-    raw = source_bytes(job, data)
+    return _render_guarded(job, source_bytes(job, data), {})
+
+
+def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
+    """Run every job of `batch` on their one source; a decode at a given scale and orientation is
+    made once and shared, so each result is byte for byte what `render` makes of that job alone.
+
+    Returns ({"items": [("ok", meta, body length) | ("error", OssError, 0), ...]}, the bodies
+    one after another). Raises when the source cannot be read at all, or the error of a batch
+    of one (so that a failed job counts as one).
+    """
+    raw = source_bytes(batch.jobs[0], data)
+    if len(batch.jobs) == 1:
+        meta, body = _render_guarded(batch.jobs[0], raw, {})
+        return {"items": [("ok", meta, len(body))]}, body
+    decodes: dict = {}
+    items, bodies = [], []
+    for job in batch.jobs:
+        try:
+            meta, body = _render_guarded(job, raw, decodes)
+        except OssError as exc:
+            items.append(("error", exc, 0))
+            continue
+        items.append(("ok", meta, len(body)))
+        bodies.append(body)
+    return {"items": items}, b"".join(bodies)
+
+
+def _render_guarded(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
     try:
-        return _render(job, raw)
+        return _render(job, raw, decodes)
     except OssError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
@@ -87,7 +127,9 @@ def read_limited(path: str, limit: int) -> bytes:
     return raw
 
 
-def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
+def _render(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
+    """Make one rendition. `decodes` keeps the decoded frames by (decoded size, orientation,
+    animation) for the other jobs of a batch: they get a copy, never a decode of their own."""
     if not raw:
         raise BadRequest("the source object is empty, not an image")
     try:
@@ -119,9 +161,15 @@ def _render(job: RenderJob, raw: bytes) -> tuple[dict, bytes]:
         _draft(im, pixel_steps[0], orientation, ctx)
 
     fmt = output_format(ctx)
-    frames = _decode(im, keep_animation=fmt.animation and im.format in ANIMATED, limits=limits)
-    if orientation != 1:
-        frames = frames.map(lambda frame: frame.transpose(_UPRIGHT[orientation]))
+    keep_animation = fmt.animation and im.format in ANIMATED
+    shared = (im.size, orientation, keep_animation)
+    if shared in decodes:
+        frames = decodes[shared].map(Image.Image.copy)
+    else:
+        frames = _decode(im, keep_animation=keep_animation, limits=limits)
+        if orientation != 1:
+            frames = frames.map(lambda frame: frame.transpose(_UPRIGHT[orientation]))
+        decodes[shared] = frames
     for index, step in enumerate(pixel_steps):
         frames = step.apply(frames, ctx)
         if ctx.document is not None:

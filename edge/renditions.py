@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
+from edge.batches import SourceBatches
 from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
 from edge.errors import InvalidObjectName, NoSuchKey, OssError, WatermarkError
@@ -66,6 +67,7 @@ class Renditions:
     def __init__(self, pool: WorkerPool, cache: RenditionCache, limits: Limits, metrics: Metrics) -> None:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
         self.flights = SingleFlight(metrics)
+        self.batches = SourceBatches(pool)
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
         self._probes: LRUCache = LRUCache(maxsize=10_000)
         self._inputs: LRUCache = LRUCache(maxsize=INPUT_BYTES, getsizeof=len)
@@ -110,9 +112,12 @@ class Renditions:
         fetched, data = await self._read(source, wanted.obj.key,
                                          self.limits.video_bytes if video else self.limits.source_bytes)
         inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
+        job = RenderJob(pipeline, self.limits, fetched.path, inputs)
         try:
-            meta, body = await self.pool.run("snapshot" if video else "render",
-                                             RenderJob(pipeline, self.limits, fetched.path, inputs), data)
+            if video:
+                meta, body = await self.pool.run("snapshot", job, data)
+            else:
+                meta, body = await self.batches.render((wanted.bucket, fetched.key, fetched.etag), job, data)
         except OssError as exc:
             if 400 <= exc.status < 500:
                 self._failures[wanted.digest] = exc

@@ -23,10 +23,10 @@ JOBS = {}
 def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
-    from edge.render import render
+    from edge.render import render_batch
     from edge.video import snapshot
 
-    JOBS["render"] = render
+    JOBS["render"] = render_batch  # one job or several of the same source (edge.batches)
     JOBS["probe"] = probe
     JOBS["snapshot"] = snapshot
     JOBS["upscale"] = _upscale

@@ -1,0 +1,114 @@
+"""A srcset burst: renditions of one source that queue together are made by one job, from shared
+decodes, byte for byte as they are made alone."""
+
+import concurrent.futures
+import io
+import time
+
+import pytest
+from PIL import Image
+
+import plugins.operations  # noqa: F401
+import edge.render as render_module
+from conftest import process
+from edge.config import Limits
+from edge.pipeline import Pipeline
+from edge.render import RenderBatch, RenderJob, render, render_batch
+from test_pool import SLOW, pool_server
+
+WIDTHS = (320, 640, 960, 1280, 1600, 1920)
+
+
+@pytest.fixture(scope="module")
+def photo(samples):
+    """A 4000x3000 photo-like JPEG, stored sideways with EXIF orientation 6 (phones do)."""
+    from edge.demo import landscape
+
+    path = samples / "srcset.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    landscape(3000, 4000, seed=3).transpose(Image.Transpose.ROTATE_90).save(path, quality=90, exif=exif)
+    return path
+
+
+def jobs_for(path, processes):
+    return [RenderJob(Pipeline.parse(p), Limits(), str(path)) for p in processes]
+
+
+SRCSET = [f"image/resize,w_{w}/quality,q_80" for w in WIDTHS] + [
+    "image/resize,w_200/format,webp", "image/crop,w_100,h_100/format,png", "image/info"]
+
+
+def test_a_batch_makes_the_same_bytes_as_each_job_alone_with_fewer_decodes(photo, monkeypatch):
+    jobs = jobs_for(photo, SRCSET)
+    alone = [render(job, None) for job in jobs]
+    decodes = []
+    original = render_module._decode
+    monkeypatch.setattr(render_module, "_decode", lambda im, **kw: decodes.append(im.size) or original(im, **kw))
+    meta, body = render_batch(RenderBatch(tuple(jobs)), None)
+    offset = 0
+    for (status, item, length), (alone_meta, alone_body) in zip(meta["items"], alone):
+        assert status == "ok"
+        assert item == alone_meta
+        assert body[offset:offset + length] == alone_body
+        offset += length
+    # 320 -> 1/8 scale, 640 and 960 -> 1/4, 1280..1920 -> 1/2, the crop needs the full size; info decodes nothing.
+    assert sorted(decodes) == [(500, 375), (1000, 750), (2000, 1500), (4000, 3000)]
+    assert Image.open(io.BytesIO(alone[0][1])).size == (320, 427)  # upright
+
+
+def test_one_bad_job_fails_alone_in_its_batch(photo):
+    jobs = jobs_for(photo, ["image/resize,w_300", "image/rotate,90/info/resize,w_10", "image/resize,w_100"])
+    meta, body = render_batch(RenderBatch(tuple(jobs)), None)
+    statuses = [status for status, _, _ in meta["items"]]
+    assert statuses == ["ok", "error", "ok"]
+    assert meta["items"][1][1].code == "InvalidArgument"
+
+
+def burst(srv, key, widths, blocker=True):
+    """Keep the only worker busy with a slow job, then ask for `widths` of `key` at once."""
+    with concurrent.futures.ThreadPoolExecutor(len(widths) + 1) as executor:
+        slow = executor.submit(process, srv, "big.png", SLOW) if blocker else None
+        time.sleep(0.5)
+        answers = list(executor.map(lambda w: process(srv, key, f"image/resize,w_{w}/quality,q_80"), widths))
+        if slow is not None:
+            assert slow.result().status_code == 200
+    return answers
+
+
+def test_a_queued_srcset_runs_as_one_job_and_answers_what_each_url_makes_alone(tmp_path, samples, photo):
+    srv = pool_server(tmp_path, samples, workers=1, queue=16, job_timeout=60)
+    try:
+        before = srv.metric("edge_jobs_total", job="render")
+        answers = burst(srv, "srcset.jpg", WIDTHS)
+        assert all(a.status_code == 200 for a in answers)
+        assert srv.metric("edge_jobs_total", job="render") - before <= 3  # the slow job, the batch (+1 if early)
+        for width, answer in zip(WIDTHS, answers):
+            alone = render(RenderJob(Pipeline.parse(f"image/resize,w_{width}/quality,q_80"), Limits(),
+                                     str(photo)), None)[1]
+            assert answer.content == alone
+            assert Image.open(io.BytesIO(answer.content)).width == width
+    finally:
+        srv.stop()
+
+
+def test_every_job_in_a_waiting_batch_holds_a_place_in_the_queue(tmp_path, samples, photo):
+    srv = pool_server(tmp_path, samples, workers=1, queue=2, job_timeout=60)
+    try:
+        answers = burst(srv, "srcset.jpg", WIDTHS)
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200, 200, 503, 503, 503, 503], codes
+    finally:
+        srv.stop()
+
+
+def test_more_than_a_batch_of_one_source_splits_and_gives_every_place_back(tmp_path, samples, photo):
+    srv = pool_server(tmp_path, samples, workers=1, queue=32, job_timeout=60)
+    try:
+        widths = list(range(100, 100 + 20 * 10, 10))  # 20 renditions: batches of at most 8
+        assert all(a.status_code == 200 for a in burst(srv, "srcset.jpg", widths))
+        # Every place came back: a full queue's worth of waiting work is still accepted.
+        assert all(a.status_code == 200 for a in burst(srv, "srcset.jpg", [w + 1 for w in widths]))
+        assert srv.metric("edge_jobs_total", job="render") <= 2 + 2 * 5
+    finally:
+        srv.stop()
