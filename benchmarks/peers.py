@@ -194,15 +194,34 @@ class Server:
 
 
 class Edge(Server):
-    """Our server: ``edge serve --config FILE`` with ``workers = 2``."""
+    """Our server: ``edge serve --config FILE`` with ``workers = 2``.
+
+    ``access_log`` turns its per-request log line on (the peers write none);
+    ``code`` runs the package found in that folder (a checkout of another
+    commit, with ``python -m edge``) instead of the installed one.
+    """
 
     name, port = "edge", 8090
     ports = (8090,)
+
+    def __init__(self, corpus: Path, access_log: bool = False, code: Path | None = None):
+        super().__init__(corpus)
+        self.access_log, self.code = access_log, code
 
     def _exe(self) -> str | None:
         # The script installed with this Python first, then whatever is on PATH.
         beside = Path(sys.executable).parent / "edge"
         return str(beside) if beside.exists() else shutil.which("edge")
+
+    @property
+    def log_name(self) -> str:
+        """Its output goes to .scratch/logs/<log_name>.log; the access log's lines too."""
+        return "edge-accesslog" if self.access_log else "edge"
+
+    def _command(self) -> tuple[list[str], dict | None]:
+        if self.code is not None:
+            return [sys.executable, "-m", "edge"], {"PYTHONPATH": str(self.code)}
+        return [self._exe()], None
 
     def install(self) -> None:
         if not self._exe():
@@ -221,16 +240,18 @@ class Edge(Server):
     def _launch(self, cache: bool) -> None:
         cfg = SCRATCH / f"edge-{'cache' if cache else 'nocache'}.toml"
         cfg.parent.mkdir(parents=True, exist_ok=True)
-        # access_log off: none of the peers writes a line per request either.
+        # access_log off by default: none of the peers writes a line per request either.
         cfg.write_text(
             "[server]\n"
-            f'host = "{HOST}"\nport = {self.port}\nworkers = {WORKERS}\nqueue = 256\naccess_log = false\n'
+            f'host = "{HOST}"\nport = {self.port}\nworkers = {WORKERS}\nqueue = 256\n'
+            f"access_log = {'true' if self.access_log else 'false'}\n"
             "[cache]\n"
             f"memory_bytes = {256 * 2**20 if cache else 0}\n"
             "[buckets.bench]\n"
             f'source = "{self.corpus.as_uri()}"\n'
         )
-        self.procs = [spawn("edge", [self._exe(), "serve", "--config", str(cfg)])]
+        command, env = self._command()
+        self.procs = [spawn(self.log_name, [*command, "serve", "--config", str(cfg)], env=env)]
         wait_ready("edge", self.procs, self.port, "/healthz")
 
     def path(self, op: Op) -> str:

@@ -11,10 +11,6 @@ import sys
 from edge import config as config_module
 from edge.config import Config, ConfigError
 
-ACCESS_LOG_FORMAT = ('%a %t "%r" %s %b %Tf "%{Referer}i" "%{User-Agent}i" '
-                     'rid=%{x-oss-request-id}o cache=%{X-Cache}o')
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge", description="Image-processing CDN origin (OSS x-oss-process).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +54,8 @@ _TEXT = "SGVsbG8sIOWbvueJh-acjeWKoe-8gQ"
 def _serve(app, config: Config, demo: bool) -> int:
     from aiohttp import web
 
+    from edge.app import AccessLog
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = config.server
     base = f"http://{server.host}:{server.port}"
@@ -80,7 +78,7 @@ def _serve(app, config: Config, demo: bool) -> int:
         port=server.port,
         shutdown_timeout=server.shutdown_timeout,
         access_log=logging.getLogger("aiohttp.access") if server.access_log else None,
-        access_log_format=ACCESS_LOG_FORMAT,
+        access_log_class=AccessLog,
         print=None,
         loop=_new_loop(),
     )

@@ -8,6 +8,36 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 _LATENCY = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
+class _Children:
+    """`labels(...)` answered from a plain dict after the first call with the same values.
+
+    prometheus_client's own labels() checks the count, str()s every value and takes a lock on
+    each call; a cache hit makes three such calls, ~3% of its CPU (docs/performance.md).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._children: dict[tuple, object] = {}
+
+    def labels(self, *values):
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = super().labels(*values)
+        return child
+
+
+class _Counter(_Children, Counter):
+    pass
+
+
+class _Gauge(_Children, Gauge):
+    pass
+
+
+class _Histogram(_Children, Histogram):
+    pass
+
+
 class Metrics:
     """Every metric the server exports, created on a private registry."""
 
@@ -15,12 +45,12 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.requests = Counter("edge_requests_total", "Requests answered, by dialect and HTTP status",
-                                ["dialect", "status"], registry=r)
-        self.request_seconds = Histogram("edge_request_seconds", "Time to answer a request", ["kind"],
-                                         buckets=_LATENCY, registry=r)
-        self.jobs = Counter("edge_jobs_total", "Jobs run in the worker pool, by job and outcome", ["job", "outcome"],
-                            registry=r)
+        self.requests = _Counter("edge_requests_total", "Requests answered, by dialect and HTTP status",
+                                 ["dialect", "status"], registry=r)
+        self.request_seconds = _Histogram("edge_request_seconds", "Time to answer a request", ["kind"],
+                                          buckets=_LATENCY, registry=r)
+        self.jobs = _Counter("edge_jobs_total", "Jobs run in the worker pool, by job and outcome", ["job", "outcome"],
+                             registry=r)
         self.job_seconds = Histogram("edge_job_seconds", "Time a worker spent on a job", buckets=_LATENCY, registry=r)
         self.queue_wait_seconds = Histogram("edge_queue_wait_seconds", "Time a job waited for a free worker",
                                             buckets=_LATENCY, registry=r)
@@ -29,18 +59,18 @@ class Metrics:
                                         registry=r)
         self.busy_workers = Gauge("edge_busy_workers", "Workers running a job", registry=r)
         self.live_workers = Gauge("edge_live_workers", "Workers started and ready", registry=r)
-        self.worker_restarts = Counter("edge_worker_restarts_total", "Workers replaced, by reason", ["reason"],
-                                       registry=r)
-        self.cache_lookups = Counter("edge_cache_lookups_total", "Rendition cache lookups, by level and result",
-                                     ["level", "result"], registry=r)
-        self.cache_bytes = Gauge("edge_cache_bytes", "Bytes held by the rendition cache, by level", ["level"],
-                                 registry=r)
+        self.worker_restarts = _Counter("edge_worker_restarts_total", "Workers replaced, by reason", ["reason"],
+                                        registry=r)
+        self.cache_lookups = _Counter("edge_cache_lookups_total", "Rendition cache lookups, by level and result",
+                                      ["level", "result"], registry=r)
+        self.cache_bytes = _Gauge("edge_cache_bytes", "Bytes held by the rendition cache, by level", ["level"],
+                                  registry=r)
         self.singleflight_joins = Counter("edge_singleflight_joins_total",
                                           "Requests that joined a rendition already being made", registry=r)
         self.source_seconds = Histogram("edge_source_fetch_seconds", "Time to fetch an original for processing",
                                         buckets=_LATENCY, registry=r)
-        self.source_errors = Counter("edge_source_errors_total", "Failed source fetches, by error code", ["code"],
-                                     registry=r)
+        self.source_errors = _Counter("edge_source_errors_total", "Failed source fetches, by error code", ["code"],
+                                      registry=r)
         self.bytes_in = Counter("edge_source_bytes_total", "Bytes of originals fetched for processing", registry=r)
         self.bytes_out = Counter("edge_response_bytes_total", "Body bytes of rendition answers", registry=r)
 
