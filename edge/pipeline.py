@@ -201,11 +201,12 @@ class Pipeline:
         encode = [settings[n] for n in _ENCODE_ORDER if n in settings and not settings[n].is_noop()]
         encode += [s for n, s in settings.items()
                    if s.stage == "encode" and n not in _ENCODE_ORDER and not s.is_noop()]
-        keys = {key for step in pixels for key in step.inputs()}
+        pipeline = cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), kind)
+        keys = pipeline.inputs()
         if len(keys) > MAX_INPUTS:
             raise WatermarkError(f"watermark: at most {MAX_INPUTS} different watermark images per image, "
                                  f"got {len(keys)} ({', '.join(sorted(keys))})")
-        return cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), kind)
+        return pipeline
 
     @classmethod
     def parse(cls, text: str) -> "Pipeline":

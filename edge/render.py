@@ -33,6 +33,9 @@ from edge.pipeline import Operation, Pipeline
 Image.MAX_IMAGE_PIXELS = None
 warnings.filterwarnings("ignore", module="PIL")
 
+# What Pillow's decoders raise on corrupt or truncated bytes.
+_CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error,
+            Image.DecompressionBombError)
 _SWAPS_SIDES = {5, 6, 7, 8}
 # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -86,10 +89,10 @@ def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
     one after another). Raises when the source cannot be read at all, or the error of a batch
     of one (so that a failed job counts as one).
     """
-    raw = source_bytes(batch.jobs[0], data)
     if len(batch.jobs) == 1:
-        meta, body = _render_guarded(batch.jobs[0], raw, {})
+        meta, body = render(batch.jobs[0], data)
         return {"items": [("ok", meta, len(body))]}, body
+    raw = source_bytes(batch.jobs[0], data)
     decodes: dict = {}
     items, bodies = [], []
     for job in batch.jobs:
@@ -108,8 +111,7 @@ def _render_guarded(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, by
         return _render(job, raw, decodes)
     except OssError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
-            struct.error, Image.DecompressionBombError) as exc:
+    except _CORRUPT as exc:
         raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__}: {exc})") from None
 
 
@@ -147,8 +149,8 @@ def _render(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
         source_size=im.size,
         source_frames=getattr(im, "n_frames", 1),
         source_exif=_exif(im),
+        inputs=dict(job.inputs),
     )
-    ctx.inputs = dict(job.inputs)
     pixel_steps = job.pipeline.pixel_steps()
     for step in job.pipeline.steps:
         if step.stage != "pixels":
@@ -193,7 +195,7 @@ def decode_still(raw: bytes, limits: Limits) -> Image.Image:
         im = normalise(im, im.info.get("icc_profile"))
     except Image.UnidentifiedImageError:
         raise BadRequest("it is not an image in a supported format") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+    except _CORRUPT as exc:
         raise BadRequest(f"it is corrupt or truncated ({type(exc).__name__})") from None
     return im if orientation == 1 else im.transpose(_UPRIGHT[orientation])
 
