@@ -272,8 +272,11 @@ def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
         budget -= im.size[0] * im.size[1]
         if budget < 0:
             raise ImageTooLarge(f"the animation has more than {limits.animation_pixels} pixels over all its frames")
-        images.append(normalise(im.convert("RGBA"), profile))
+        # RGB unless the frame can be transparent: RGBA costs a premultiplied resize per frame.
+        images.append(normalise(im.convert("RGBA" if im.has_transparency_data else "RGB"), profile))
         durations.append(int(im.info.get("duration", 100) or 100))
+    if len({frame.mode for frame in images}) > 1:
+        images = [frame.convert("RGBA") for frame in images]
     return Frames(images, durations, im.info.get("loop"))
 
 

@@ -19,7 +19,7 @@ from edge.render import RenderJob
 from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
-RENDER_VERSION = "3"  # 2: ICC profiles converted to sRGB, metadata stripped; 3: optimised JPEG Huffman tables
+RENDER_VERSION = "4"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman tables; 4: PNG RLE for photos, RGB GIF frames
 # Watermark images read from an HTTP source are kept (by key and ETag) within this many bytes,
 # so that a logo used on every rendition is fetched from the upstream once.
 INPUT_BYTES = 32 << 20

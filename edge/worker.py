@@ -24,16 +24,21 @@ def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
     from edge.render import render_batch
-    from edge.video import snapshot
 
     JOBS["render"] = render_batch  # one job or several of the same source (edge.batches)
     JOBS["probe"] = probe
-    JOBS["snapshot"] = snapshot
+    JOBS["snapshot"] = _snapshot
     JOBS["upscale"] = _upscale
 
 
+# PyAV (~20 MB) and OpenCV with numpy (~30 MB) per worker: imported when such a job first comes.
+def _snapshot(job, data):
+    from edge.video import snapshot
+
+    return snapshot(job, data)
+
+
 def _upscale(job, data):
-    # OpenCV and numpy cost ~100 MB per worker: import them only once an upscale job comes.
     from edge.upscale.enhance import upscale
 
     return upscale(job, data)

@@ -113,3 +113,14 @@ def test_geometry_runs_on_every_frame(server, animations, proc, size):
     assert len(frames) == 4 and [d for _, d in frames] == STEP_DURATIONS
     assert all(frame.size == size for frame, _ in frames)
     assert frames[0][0].tobytes() != frames[-1][0].tobytes()
+
+
+def test_opaque_frames_are_worked_as_rgb_and_transparent_ones_as_rgba(samples, animations):
+    # An RGBA frame costs a premultiplied resize and a slower quantizer: only where alpha can be.
+    from edge.config import Limits
+    from edge.render import _decode
+
+    for key, mode in (("anim.gif", "RGB"), ("anim/bars.gif", "RGBA"), ("anim/bars.webp", "RGBA")):
+        with Image.open(samples / key) as im:
+            frames = _decode(im, keep_animation=True, limits=Limits())
+        assert len(frames.images) > 1 and {frame.mode for frame in frames.images} == {mode}, key

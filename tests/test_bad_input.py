@@ -100,3 +100,30 @@ def test_methods_other_than_get_and_head(server):
 def test_every_answer_has_a_request_id(server):
     for path in ("/healthz", "/readyz", "/metrics", "/test/photo.jpg", "/test/nope.jpg"):
         assert len(server.get(path).headers["x-oss-request-id"]) == 24
+
+
+def test_a_folder_that_leads_outside_is_refused_even_after_it_was_swapped_for_a_symlink(tmp_path, monkeypatch):
+    import asyncio
+    import os
+
+    import edge.sources.file as file_source
+    from edge.errors import NoSuchKey
+
+    bucket, outside = tmp_path / "bucket", tmp_path / "outside"
+    (bucket / "album").mkdir(parents=True)
+    outside.mkdir()
+    for folder in (bucket / "album", outside):
+        (folder / "a.jpg").write_bytes(b"jpeg")
+    os.symlink(outside, bucket / "linked")
+    source = file_source.FileSource(str(bucket))
+    clock = [1000.0]
+    monkeypatch.setattr(file_source.time, "monotonic", lambda: clock[0])
+
+    assert asyncio.run(source.stat("album/a.jpg")).path == str(bucket / "album" / "a.jpg")
+    with pytest.raises(NoSuchKey):
+        asyncio.run(source.stat("linked/a.jpg"))
+    (bucket / "album").rename(tmp_path / "moved")
+    os.symlink(outside, bucket / "album")
+    clock[0] += file_source._FOLDER_SECONDS + 0.01  # the folder's resolved path is reused no longer
+    with pytest.raises(NoSuchKey):
+        asyncio.run(source.stat("album/a.jpg"))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import mimetypes
 import os
 import stat as stat_module
+import time
 
 from aiohttp import web
 
 from edge.errors import AccessDenied, ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
 from edge.sources import SourceObject
+
+_FOLDER_SECONDS = 1.0
+_FOLDERS_KEPT = 4096
 
 
 class FileSource:
@@ -18,10 +22,35 @@ class FileSource:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
+        self._folders: dict[tuple[str, ...], tuple[str, float]] = {}  # parts -> (real path, until)
 
-    def path_of(self, key: str) -> str:
-        """The real path of `key` inside the folder; raises InvalidObjectName or NoSuchKey."""
-        real = os.path.realpath(os.path.join(self.root, *_segments(key)))
+    def _resolve(self, key: str) -> tuple[str, os.stat_result]:
+        """The real path of `key` inside the folder and its stat; raises InvalidObjectName, or
+        OSError (FileNotFoundError...) from the file system, or NoSuchKey outside the folder."""
+        parts = _segments(key)
+        path = os.path.join(self._folder(tuple(parts[:-1]), key), parts[-1])
+        st = os.lstat(path)
+        if stat_module.S_ISLNK(st.st_mode):
+            path = self._inside(os.path.realpath(path), key)
+            st = os.stat(path)
+        return path, st
+
+    def _folder(self, parts: tuple[str, ...], key: str) -> str:
+        """The real path of a folder of keys. realpath costs a syscall per path component, so it
+        is reused for _FOLDER_SECONDS (a folder swapped for a symlink is seen after that)."""
+        now = time.monotonic()
+        known = self._folders.get(parts)
+        if known is not None and known[1] > now:
+            return known[0]
+        real = os.path.realpath(os.path.join(self.root, *parts))
+        if real != self.root:
+            self._inside(real, key)
+        if len(self._folders) >= _FOLDERS_KEPT:
+            self._folders.clear()
+        self._folders[parts] = (real, now + _FOLDER_SECONDS)
+        return real
+
+    def _inside(self, real: str, key: str) -> str:
         if not real.startswith(self.root + os.sep):
             raise NoSuchKey(f"the object {key} does not exist")
         return real
@@ -36,9 +65,8 @@ class FileSource:
         return os.path.join(folder, parts[-1])
 
     async def stat(self, key: str) -> SourceObject:
-        path = self.path_of(key)
         try:
-            st = os.stat(path)
+            path, st = self._resolve(key)
         except (FileNotFoundError, NotADirectoryError):
             raise NoSuchKey(f"the object {key} does not exist") from None
         except OSError as exc:

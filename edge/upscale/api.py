@@ -25,7 +25,7 @@ from edge.origin import ORIGIN
 from edge.transcode import app_code
 from edge.upscale.addresses import AddressPolicy
 from edge.upscale.answers import refusal, task_answer
-from edge.upscale.enhance import UpscaleJob
+from edge.upscale.job import UpscaleJob
 from edge.upscale.errors import (ApiError, EnhanceFailed, EnhanceTimeout, NotFound, ServerFailure, TaskFailure,
                                  TooManyRequests, Unauthorized, UploadFailed)
 from edge.upscale.fetch import Downloads

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -21,18 +20,11 @@ from edge.upscale import onnx_model
 from edge.upscale.deadline import Deadline
 from edge.upscale.errors import InvalidImage
 from edge.upscale.faces import find_faces, soften_faces
+from edge.upscale.job import UpscaleJob
 from edge.upscale.restore import NOISE_THRESHOLD, denoise, enlarge, noise_sigma, sharpen
 from edge.upscale.rules import ANIMATABLE, FORMATS, MAX_SIDE, MIN_SIDE, scale_factor
 
 JPEG_QUALITY = 95
-
-
-@dataclass(frozen=True)
-class UpscaleJob:
-    kind: str                 # "clean" or "face"
-    asked_factor: int | None  # 1, 2 or 4; None for the seed's automatic rule
-    model_path: str           # the operator's ONNX model; "" for the built-in restoration
-    seconds: float            # time left for the task when the job was sent
 
 
 def upscale(job: UpscaleJob, data: bytes | None) -> tuple[dict, bytes]:
