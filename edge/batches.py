@@ -35,10 +35,11 @@ class SourceBatches:
         self._waiting: dict[tuple, _Batch] = {}
         self._tasks: set[asyncio.Task] = set()
 
-    async def render(self, source: tuple, job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
-        """(meta, body) of `job`, as the pool's "render" job answers; `source` identifies the
-        source (bucket, key, ETag), `data` is its bytes when no worker can read `job.path`."""
+    async def render(self, job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
+        """(meta, body) of `job`, as the pool's "render" job answers; `job.source` identifies
+        the source (bucket, key, ETag), `data` is its bytes when no worker can read `job.path`."""
         self.pool.hold_place()  # now, so that the count is right however the tasks are ordered
+        source = job.source
         batch = self._waiting.get(source)
         if batch is None or len(batch.jobs) >= MAX_BATCH:
             batch = self._waiting[source] = _Batch()

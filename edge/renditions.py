@@ -112,12 +112,12 @@ class Renditions:
         fetched, data = await self._read(source, wanted.obj.key,
                                          self.limits.video_bytes if video else self.limits.source_bytes)
         inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
-        job = RenderJob(pipeline, self.limits, fetched.path, inputs)
+        job = RenderJob(pipeline, self.limits, fetched.path, inputs, (wanted.bucket, fetched.key, fetched.etag))
         try:
             if video:
                 meta, body = await self.pool.run("snapshot", job, data)
             else:
-                meta, body = await self.batches.render((wanted.bucket, fetched.key, fetched.etag), job, data)
+                meta, body = await self.batches.render(job, data)
         except OssError as exc:
             if 400 <= exc.status < 500:
                 self._failures[wanted.digest] = exc

@@ -35,16 +35,18 @@ def jobs_for(path, processes):
     return [RenderJob(Pipeline.parse(p), Limits(), str(path)) for p in processes]
 
 
-SRCSET = [f"image/resize,w_{w}/quality,q_80" for w in WIDTHS] + [
-    "image/resize,w_200/format,webp", "image/crop,w_100,h_100/format,png", "image/info"]
+# Steps that draw on, mask or recolour an image come first: if one changed a shared decode in
+# place, the widths after it would differ from their renders alone.
+DRAWING = ["image/watermark,text_d2F0ZXJtYXJr,g_center,size_60/resize,w_320", "image/circle,r_100",
+           "image/rounded-corners,r_40/resize,w_320", "image/bright,50/resize,w_320"]
+SRCSET = DRAWING + [f"image/resize,w_{w}/quality,q_80" for w in WIDTHS] + [
+    "image/resize,w_200/format,webp", "image/crop,w_600,h_600,g_center/format,png", "image/info"]
 
 
 def test_a_batch_makes_the_same_bytes_as_each_job_alone_with_fewer_decodes(photo, monkeypatch):
     jobs = jobs_for(photo, SRCSET)
     alone = [render(job, None) for job in jobs]
-    decodes = []
-    original = render_module._decode
-    monkeypatch.setattr(render_module, "_decode", lambda im, **kw: decodes.append(im.size) or original(im, **kw))
+    decodes = counted_decodes(monkeypatch)
     meta, body = render_batch(RenderBatch(tuple(jobs)), None)
     offset = 0
     for (status, item, length), (alone_meta, alone_body) in zip(meta["items"], alone):
@@ -55,6 +57,39 @@ def test_a_batch_makes_the_same_bytes_as_each_job_alone_with_fewer_decodes(photo
     # 320 -> 1/8 scale, 640 and 960 -> 1/4, 1280..1920 -> 1/2, the crop needs the full size; info decodes nothing.
     assert sorted(decodes) == [(500, 375), (1000, 750), (2000, 1500), (4000, 3000)]
     assert Image.open(io.BytesIO(alone[0][1])).size == (320, 427)  # upright
+
+
+def counted_decodes(monkeypatch) -> list:
+    decodes = []
+    original = render_module._decode
+    monkeypatch.setattr(render_module, "_decode", lambda im, **kw: decodes.append(im.size) or original(im, **kw))
+    return decodes
+
+
+def test_a_worker_reuses_the_decodes_of_its_last_source_for_a_moment(photo, samples, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(render_module.time, "monotonic", lambda: clock[0])
+    source = ("test", "srcset.jpg", '"v1"')
+
+    def one(width, source=source, path=photo):
+        job = RenderJob(Pipeline.parse(f"image/resize,w_{width}/quality,q_80"), Limits(), str(path), source=source)
+        return render_batch(RenderBatch((job,)), None)[1]
+
+    alone = {w: render(RenderJob(Pipeline.parse(f"image/resize,w_{w}/quality,q_80"), Limits(), str(photo)), None)[1]
+             for w in (1920, 1600, 320)}
+    decodes = counted_decodes(monkeypatch)
+    assert one(1920) == alone[1920]
+    assert one(1600) == alone[1600] and decodes == [(4000, 3000)]  # 3000 wide upright: the full decode, once
+    one(300, ("test", "photo.jpg", '"v1"'), samples / "photo.jpg")  # another source in between
+    assert one(1600) == alone[1600] and len(decodes) == 3
+    clock[0] += render_module._Kept.SECONDS  # too late: decoded anew
+    assert one(1600) == alone[1600] and len(decodes) == 4
+    assert one(1600, ("test", "srcset.jpg", '"v2"')) == alone[1600] and len(decodes) == 5  # a new ETag
+    monkeypatch.setattr(render_module._Kept, "BYTES", 40 * 2**20)  # under one 4000x3000 decode
+    one(1920)
+    one(1920)
+    assert len(decodes) == 7
+    assert one(320) == alone[320]
 
 
 def test_one_bad_job_fails_alone_in_its_batch(photo):

@@ -84,3 +84,16 @@ def test_a_source_side_over_the_limit_is_refused_from_the_header(strict):
     response = process(strict, "wide.png", "image/resize,w_10")
     assert response.status_code == 400
     assert "<Code>ImageTooLarge</Code>" in response.text and "1001x10" in response.text
+
+
+def test_the_worker_reads_a_file_whole_up_to_the_limit_and_refuses_past_it(tmp_path):
+    # The server checks the size when it stats the object; the worker checks again as it reads,
+    # as the file may have grown since.
+    from edge.errors import ImageTooLarge
+    from edge.render import read_limited
+
+    path = tmp_path / "grown.jpg"
+    path.write_bytes(b"x" * 1000)
+    assert read_limited(str(path), 1000) == b"x" * 1000
+    with pytest.raises(ImageTooLarge, match="larger than 999 bytes"):
+        read_limited(str(path), 999)
