@@ -130,9 +130,9 @@ class _Kept:
     def take(cls, source: tuple, read) -> tuple[bytes, dict]:
         """(bytes, decodes) of `source`: those kept if still fresh, else read() and none."""
         fresh = source and source == cls.source and time.monotonic() < cls.until
-        raw, decodes = (cls.raw, cls.decodes) if fresh else (None, {})
+        raw, decodes = cls.raw, cls.decodes
         cls.source, cls.raw, cls.decodes = (), b"", {}  # whatever happens next, kept no longer
-        return (raw if raw is not None else read()), decodes
+        return (raw, decodes) if fresh else (read(), {})
 
     @classmethod
     def keep(cls, source: tuple, raw: bytes, decodes: dict) -> None:

@@ -31,7 +31,9 @@ class FileSource:
         path = os.path.join(self._folder(tuple(parts[:-1]), key), parts[-1])
         st = os.lstat(path)
         if stat_module.S_ISLNK(st.st_mode):
-            path = self._inside(os.path.realpath(path), key)
+            path = os.path.realpath(path)
+            if not self._within(path):
+                raise NoSuchKey(f"the object {key} does not exist")
             st = os.stat(path)
         return path, st
 
@@ -43,24 +45,24 @@ class FileSource:
         if known is not None and known[1] > now:
             return known[0]
         real = os.path.realpath(os.path.join(self.root, *parts))
-        if real != self.root:
-            self._inside(real, key)
+        if not self._within(real):
+            raise NoSuchKey(f"the object {key} does not exist")
         if len(self._folders) >= _FOLDERS_KEPT:
             self._folders.clear()
         self._folders[parts] = (real, now + _FOLDER_SECONDS)
         return real
 
-    def _inside(self, real: str, key: str) -> str:
-        if not real.startswith(self.root + os.sep):
-            raise NoSuchKey(f"the object {key} does not exist")
-        return real
+    def _within(self, real: str) -> bool:
+        """Whether the resolved path `real` is our folder or below it."""
+        return real == self.root or real.startswith(self.root + os.sep)
 
     def path_for_writing(self, key: str) -> str:
-        """Where a new object `key` goes: its folder must resolve inside ours (AccessDenied otherwise).
-        A symlink at the final name is replaced, never followed."""
+        """Where a new object `key` goes: its folder must resolve inside ours (AccessDenied otherwise),
+        resolved afresh, never from the folders kept for reading. A symlink at the final name is
+        replaced, never followed."""
         parts = _segments(key)
         folder = os.path.realpath(os.path.join(self.root, *parts[:-1]))
-        if folder != self.root and not folder.startswith(self.root + os.sep):
+        if not self._within(folder):
             raise AccessDenied(f"the object key {key!r} leads outside the bucket")
         return os.path.join(folder, parts[-1])
 
