@@ -78,6 +78,8 @@ class SourceBatches:
             if not isinstance(exc, Exception):
                 raise
             return
+        self.pool.metrics.renders.inc(len(meta["items"]))
+        self.pool.metrics.decodes.inc(meta["decodes"])
         offset = 0
         for future, (status, result, length) in zip(batch.futures, meta["items"]):
             if not future.done():  # else its request went away

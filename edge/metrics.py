@@ -52,6 +52,9 @@ class Metrics:
         self.jobs = _Counter("edge_jobs_total", "Jobs run in the worker pool, by job and outcome", ["job", "outcome"],
                              registry=r)
         self.job_seconds = Histogram("edge_job_seconds", "Time a worker spent on a job", buckets=_LATENCY, registry=r)
+        self.renders = Counter("edge_renders_total", "Renditions made by the workers", registry=r)
+        self.decodes = Counter("edge_decodes_total", "Source images decoded to make them: fewer than renditions "
+                               "when widths of one source share a decode", registry=r)
         self.queue_wait_seconds = Histogram("edge_queue_wait_seconds", "Time a job waited for a free worker",
                                             buckets=_LATENCY, registry=r)
         self.queue_depth = Gauge("edge_queue_depth", "Jobs waiting for a free worker", registry=r)

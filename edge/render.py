@@ -89,12 +89,13 @@ def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
     made once and shared (with the next batches of the same source too, see _Kept), so each
     result is byte for byte what `render` makes of that job alone.
 
-    Returns ({"items": [("ok", meta, body length) | ("error", OssError, 0), ...]}, the bodies
-    one after another). Raises when the source cannot be read at all, or the error of a batch
-    of one (so that a failed job counts as one).
+    Returns ({"items": [("ok", meta, body length) | ("error", OssError, 0), ...], "decodes": how
+    many decodes the batch made}, the bodies one after another). Raises when the source cannot
+    be read at all, or the error of a batch of one (so that a failed job counts as one).
     """
     source = batch.jobs[0].source
     raw, decodes = _Kept.take(source, lambda: source_bytes(batch.jobs[0], data))
+    kept = len(decodes)
     items, bodies = [], []
     for job in batch.jobs:
         try:
@@ -107,7 +108,7 @@ def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
         items.append(("ok", meta, len(body)))
         bodies.append(body)
     _Kept.keep(source, raw, decodes)
-    return {"items": items}, b"".join(bodies)
+    return {"items": items, "decodes": len(decodes) - kept}, b"".join(bodies)
 
 
 class _Kept:

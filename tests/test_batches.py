@@ -48,6 +48,7 @@ def test_a_batch_makes_the_same_bytes_as_each_job_alone_with_fewer_decodes(photo
     alone = [render(job, None) for job in jobs]
     decodes = counted_decodes(monkeypatch)
     meta, body = render_batch(RenderBatch(tuple(jobs)), None)
+    assert meta["decodes"] == 4
     offset = 0
     for (status, item, length), (alone_meta, alone_body) in zip(meta["items"], alone):
         assert status == "ok"
@@ -115,9 +116,14 @@ def test_a_queued_srcset_runs_as_one_job_and_answers_what_each_url_makes_alone(t
     srv = pool_server(tmp_path, samples, workers=1, queue=16, job_timeout=60)
     try:
         before = srv.metric("edge_jobs_total", job="render")
+        renders, decodes = srv.metric("edge_renders_total"), srv.metric("edge_decodes_total")
         answers = burst(srv, "srcset.jpg", WIDTHS)
         assert all(a.status_code == 200 for a in answers)
         assert srv.metric("edge_jobs_total", job="render") - before <= 3  # the slow job, the batch (+1 if early)
+        # The slow job's decode, and one per scale for the six widths of the upright 3000x4000:
+        # 1/8 (320), 1/4 (640), 1/2 (960, 1280), 1/1 (1600, 1920).
+        assert srv.metric("edge_renders_total") - renders == 1 + len(WIDTHS)
+        assert srv.metric("edge_decodes_total") - decodes == 1 + 4
         for width, answer in zip(WIDTHS, answers):
             alone = render(RenderJob(Pipeline.parse(f"image/resize,w_{width}/quality,q_80"), Limits(),
                                      str(photo)), None)[1]
