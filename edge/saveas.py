@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from aiohttp import web
 from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidArgument, MissingArgument, NotImplementedOss
 from edge.origin import ORIGIN
-from edge.sources.file import FileSource
+from edge.sources.file import FileSource, write_atomically
 
 MAX_BODY = 64 * 1024
 _SAVEAS = "sys/saveas,"
@@ -96,21 +95,3 @@ def _b64(name: str, text: str) -> str:
         raise InvalidArgument(f"saveas: {name} names nothing")
     return decoded
 
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, nothing between."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.saving")
-    try:
-        with open(temporary, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise

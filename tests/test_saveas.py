@@ -3,6 +3,7 @@
 import base64
 import io
 import os
+import time
 
 import oss2
 import pytest
@@ -10,7 +11,8 @@ import requests
 from PIL import Image
 
 from conftest import Server
-from edge import saveas
+from edge.sources import file as file_source
+from edge.sources.file import write_atomically
 
 KEY_ID, SECRET = "LTAI5tSaveKey", "save-secret"
 OTHER_ID, OTHER_SECRET = "LTAI5tOtherKey", "other-secret"
@@ -117,13 +119,28 @@ def test_saveas_in_a_get_is_400(saving):
 
 def test_a_crash_in_the_middle_of_a_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "bucket" / "out.jpg"
-    saveas.write_atomically(str(target), b"old and whole")
+    write_atomically(str(target), b"old and whole")
 
     def crash(fd):
         raise OSError("power cut while flushing")
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError):
-        saveas.write_atomically(str(target), b"new" * 100_000)
+        write_atomically(str(target), b"new" * 100_000)
     assert target.read_bytes() == b"old and whole"  # the old object, whole
     assert os.listdir(target.parent) == ["out.jpg"]  # no temporary left behind
+
+
+def test_a_save_removes_the_stale_temporaries_a_killed_server_left_and_nobody_reads_them(saving):
+    folder = saving.folders["archive"] / "swept"
+    folder.mkdir()
+    stale, fresh = folder / ".t.jpg.4242.0badcafe.saving", folder / ".t.jpg.4343.0000beef.saving"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a jpeg")
+    two_hours_ago = time.time() - 2 * file_source.STALE_TEMPORARY_SECONDS
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    for bucket, key in (("archive", "swept/" + stale.name), ("archive", "swept/" + fresh.name)):
+        response = requests.get(saving.url(f"/{bucket}/{key}"), timeout=10)
+        assert response.status_code == 400 and "temporary file of a save" in response.text
+    sdk(saving).process_object("photo.jpg", f"image/resize,w_20|sys/saveas,o_{b64('swept/t.jpg')},b_{b64('archive')}")
+    assert sorted(p.name for p in folder.iterdir()) == [fresh.name, "t.jpg"]  # the young one may be a save under way

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
+import re
 import stat as stat_module
 import time
 
@@ -14,6 +16,11 @@ from edge.sources import SourceObject
 
 _FOLDER_SECONDS = 1.0
 _FOLDERS_KEPT = 4096
+# A save writes `.<name>.<pid>.<random>.saving` first. Such names are never objects; one left by a
+# killed server is removed by the first save into its folder once it is this old.
+_TEMPORARY = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.saving")
+STALE_TEMPORARY_SECONDS = 3600.0
+_swept: set[str] = set()
 
 
 class FileSource:
@@ -103,10 +110,47 @@ class FileSource:
         return None
 
 
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, nothing between."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    _sweep(folder)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.saving")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _sweep(folder: str) -> None:
+    """Once per folder and process: remove the stale temporaries of saves that never finished
+    (a server killed mid-write). A younger one may be another server's save in progress."""
+    if folder in _swept:
+        return
+    if len(_swept) >= _FOLDERS_KEPT:
+        _swept.clear()
+    _swept.add(folder)
+    stale = time.time() - STALE_TEMPORARY_SECONDS
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
 def _segments(key: str) -> list[str]:
     if not key or "\x00" in key or "\\" in key or len(key) > 1023:
         raise InvalidObjectName(f"the object key {key!r} is not a valid key")
     parts = key.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise InvalidObjectName(f"the object key {key!r} has an empty, '.' or '..' segment")
+    if _TEMPORARY.fullmatch(parts[-1]):
+        raise InvalidObjectName(f"the object key {key!r} names the temporary file of a save")
     return parts
