@@ -210,7 +210,7 @@ async def _answer_errors(request: web.Request, handler):
     response.headers["x-oss-request-id"] = rid
     dialect = request.get("dialect", "none")
     origin.metrics.requests.labels(dialect, str(response.status)).inc()
-    kind = "original" if dialect == "original" else "other" if dialect == "none" else "rendition"
+    kind = {"original": "original", "none": "other", "upscale": "upscale"}.get(dialect, "rendition")
     origin.metrics.request_seconds.labels(kind).observe(time.monotonic() - started)
     return response
 

@@ -338,8 +338,11 @@ def wait_idle(server: Server) -> None:
 # -- state 1, the answer's shape, result links --------------------------------
 
 def test_an_upload_comes_back_restored_4x_as_a_link_that_we_serve(api):
+    before = api.metric("edge_requests_total", dialect="upscale", status="200")
     response = upload(api, encoded(scene(300, 200)), type="clean")
     data = task_of(response, 1)
+    assert api.metric("edge_requests_total", dialect="upscale", status="200") == before + 1
+    assert api.metric("edge_request_seconds_count", kind="upscale") >= 1
     assert response.json()["message"] == "success" and response.headers["x-oss-request-id"]
     assert data["type"] == "clean" and data["return_type"] == 1 and isinstance(data["created_at"], int)
     link = requests.get(data["image"], timeout=30)

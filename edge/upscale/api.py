@@ -82,6 +82,7 @@ def _json(handler):
 
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
+        request["dialect"] = "upscale"  # the metrics label
         try:
             return await handler(request)
         except ApiError as exc:
