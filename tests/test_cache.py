@@ -24,6 +24,11 @@ source = "file://{samples}"
 """, name=name)
 
 
+def disk_only(disk) -> str:
+    """[cache] settings: no memory level, a 100 MB disk level in `disk`."""
+    return f'memory_bytes = 0\ndisk_path = "{disk}"\ndisk_bytes = 100000000'
+
+
 def jobs(srv: Server) -> float:
     return srv.metric("edge_jobs_total", outcome="ok")
 
@@ -59,7 +64,7 @@ def test_a_failure_is_shared_not_retried(tmp_path, samples):
 
 def test_a_restart_serves_from_the_disk_cache_without_a_job(tmp_path, samples):
     disk = tmp_path / "disk-cache"
-    settings = f'memory_bytes = 0\ndisk_path = "{disk}"\ndisk_bytes = 100000000'
+    settings = disk_only(disk)
     first = cache_server(tmp_path, samples, settings, name="disk1")
     try:
         made = process(first, "photo.jpg", "image/resize,w_141/format,webp")
@@ -78,7 +83,7 @@ def test_a_restart_serves_from_the_disk_cache_without_a_job(tmp_path, samples):
 
 def test_torn_and_leftover_disk_entries_are_never_served(tmp_path, samples):
     disk = tmp_path / "disk-cache"
-    settings = f'memory_bytes = 0\ndisk_path = "{disk}"\ndisk_bytes = 100000000'
+    settings = disk_only(disk)
     srv = cache_server(tmp_path, samples, settings, name="torn1")
     try:
         good = process(srv, "photo.jpg", "image/resize,w_99")
