@@ -136,8 +136,9 @@ class WorkerPool:
         self.metrics.busy_workers.set(self._busy)
         started = time.monotonic()
         try:
-            answer, body = await asyncio.wait_for(worker.call(name, job, data), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):  # not wait_for: no task of its own per job
+                answer, body = await worker.call(name, job, data)
+        except TimeoutError:
             self._replace(worker, "timeout")
             self.metrics.jobs.labels(name, "timeout").inc()
             raise ProcessTimeout(f"processing took longer than {timeout:g} s and was stopped") from None
