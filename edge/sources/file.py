@@ -137,7 +137,7 @@ def _sweep(folder: str) -> None:
         _swept.clear()
     _swept.add(folder)
     stale = time.time() - STALE_TEMPORARY_SECONDS
-    with os.scandir(folder) as entries:
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:  # tidying never fails a save
         for entry in entries:
             if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
                     and entry.stat(follow_symlinks=False).st_mtime < stale:
