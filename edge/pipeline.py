@@ -27,6 +27,11 @@ MAX_PROCESS_LENGTH = 4096
 MAX_INPUTS = 3
 
 
+def is_hex_colour(text: str) -> bool:
+    """Whether `text` is a colour as OSS parameters write it: RRGGBB in hex, either case."""
+    return len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 class Operation:
     """One step of a pipeline: a frozen dataclass of validated parameters.
 
@@ -146,7 +151,7 @@ class Params:
         text = self._take(key)
         if text is None:
             return default
-        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        if not is_hex_colour(text):
             raise InvalidArgument(f"{self.action}: {key}_{text} is not a hex colour RRGGBB")
         return text.upper()
 

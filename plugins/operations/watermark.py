@@ -23,7 +23,7 @@ from PIL import Image
 
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, MissingArgument, OssError, WatermarkError
 from edge.frames import Frames, RenderContext
-from edge.pipeline import OPERATIONS, Operation, Params, bounded_int, operation
+from edge.pipeline import OPERATIONS, Operation, Params, bounded_int, is_hex_colour, operation
 from edge.render import decode_still, read_limited
 from plugins.operations._pixels import signed_int
 from plugins.operations._text import DEFAULT_FONT, FONTS, text_layer
@@ -229,13 +229,13 @@ def _color(text: str | None) -> str:
     """RRGGBB, as the Chinese manual writes it, or the base64 of #RRGGBB the English one asks for."""
     if text is None:
         return "000000"
-    if re.fullmatch(r"[0-9a-fA-F]{6}", text):
+    if is_hex_colour(text):
         return text.upper()
     try:
         decoded = _decode("color", text)
     except WatermarkError:
         decoded = ""
-    if re.fullmatch(r"#[0-9a-fA-F]{6}", decoded):
+    if decoded.startswith("#") and is_hex_colour(decoded[1:]):
         return decoded[1:].upper()
     raise InvalidArgument(f"watermark: color_{text} is not a colour RRGGBB")
 
