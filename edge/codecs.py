@@ -160,7 +160,8 @@ def _to_output_mode(im: Image.Image, fmt: OutputFormat) -> Image.Image:
         if im.mode in ("P", "L") or has_alpha:
             return im  # Pillow quantizes RGBA with FASTOCTREE
         # ... and RGB with MEDIANCUT, ~7x slower for no visible gain at GIF sizes.
-        return im.convert("RGB").quantize(method=Image.Quantize.FASTOCTREE)
+        rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() to the same mode copies
+        return rgb.quantize(method=Image.Quantize.FASTOCTREE)
     if fmt.name in ("heic", "avif", "webp") and im.mode not in ("RGB", "RGBA"):
         return im.convert("RGBA" if has_alpha else "RGB")
     if fmt.name == "bmp" and im.mode == "LA":
