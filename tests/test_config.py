@@ -78,19 +78,22 @@ def test_bad_environment_value_names_the_key():
         config.load(None, environ={"EDGE_SERVER__WORKERS": "many"})
 
 
+def serve_with(tmp_path, toml: str) -> subprocess.CompletedProcess:
+    """`edge serve --config` on a file holding `toml` (for configs that must stop start-up)."""
+    path = tmp_path / "edge.toml"
+    path.write_text(toml)
+    return subprocess.run([sys.executable, "-m", "edge", "serve", "--config", str(path)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
 def test_edge_serve_refuses_a_bad_config(tmp_path):
-    path = tmp_path / "bad.toml"
-    path.write_text("[server]\nworkers = -3")
-    result = subprocess.run([sys.executable, "-m", "edge", "serve", "--config", str(path)],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = serve_with(tmp_path, "[server]\nworkers = -3")
     assert result.returncode == 2
     assert "server.workers" in result.stderr
 
 
 def test_a_style_that_does_not_parse_stops_start_up(tmp_path):
-    path = tmp_path / "bad-style.toml"
-    path.write_text("[buckets.demo]\nsource = 'file:///tmp'\n[buckets.demo.styles]\nthumb = 'image/resize,w_0'")
-    result = subprocess.run([sys.executable, "-m", "edge", "serve", "--config", str(path)],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = serve_with(tmp_path, "[buckets.demo]\nsource = 'file:///tmp'\n[buckets.demo.styles]\n"
+                                  "thumb = 'image/resize,w_0'")
     assert result.returncode == 2
     assert "buckets.demo.styles.thumb" in result.stderr and "w must be in" in result.stderr
