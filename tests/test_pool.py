@@ -68,11 +68,17 @@ def test_a_job_past_the_timeout_is_stopped_and_its_worker_replaced(tmp_path, sam
 
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
-    srv = pool_server(tmp_path, samples, workers=1, queue=1, job_timeout=60)
+    # Six sources, so no two requests can share one job (renditions of one source that wait
+    # together are batched: edge/batches.py).
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    for i in range(6):
+        os.link(samples / "big.png", bucket / f"big{i}.png")
+    srv = pool_server(tmp_path, bucket, workers=1, queue=1, job_timeout=60)
     try:
         with concurrent.futures.ThreadPoolExecutor(6) as executor:
-            # Six different renditions, so no two can share one job.
-            futures = [executor.submit(process, srv, "big.png", f"image/rotate,{40 + i}/format,png") for i in range(6)]
+            futures = [executor.submit(process, srv, f"big{i}.png", f"image/rotate,{40 + i}/format,png")
+                       for i in range(6)]
             time.sleep(0.5)
             started = time.monotonic()
             assert srv.get("/healthz").status_code == 200
