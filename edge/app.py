@@ -44,6 +44,7 @@ def make_app(config: Config) -> web.Application:
     server = config.server
     pool = WorkerPool(
         size=server.worker_count, queue=server.queue, job_timeout=server.job_timeout, metrics=metrics,
+        queue_timeout=server.queue_timeout,
         max_jobs=server.worker_max_jobs, max_rss=server.worker_max_rss_mb << 20)
     origin = Origin(
         config=config,

@@ -42,6 +42,7 @@ class ServerConfig:
     workers: int = field(default=0, metadata=_check(lambda v: 0 <= v <= 256, "must be 0 (CPU count)..256"))
     queue: int = field(default=64, metadata=_check(lambda v: 0 <= v <= 100_000, "must be 0..100000"))
     job_timeout: float = field(default=30.0, metadata=_check(lambda v: 0 < v <= 3600, "must be in (0, 3600] seconds"))
+    queue_timeout: float = field(default=10.0, metadata=_check(lambda v: 0 < v <= 3600, "must be in (0, 3600] seconds"))
     worker_max_jobs: int = field(default=2000, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: never recycle)"))
     worker_max_rss_mb: int = field(default=1024, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: no cap)"))
     shutdown_timeout: float = field(default=10.0, metadata=_check(lambda v: 0 <= v <= 600, "must be 0..600 seconds"))

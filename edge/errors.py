@@ -115,7 +115,7 @@ class SourceUnavailable(OssError):
 
 
 class ServiceUnavailable(OssError):
-    """The job queue is full; the client should retry after `Retry-After` seconds."""
+    """The job queue is full, or a job waited `queue_timeout` for a worker; retry after `Retry-After` s."""
 
     code, status = "ServiceUnavailable", 503
 

@@ -60,6 +60,8 @@ class Metrics:
         self.queue_depth = Gauge("edge_queue_depth", "Jobs waiting for a free worker", registry=r)
         self.queue_rejections = Counter("edge_queue_rejections_total", "Jobs refused with 503 because the queue was full",
                                         registry=r)
+        self.queue_timeouts = Counter("edge_queue_timeouts_total", "Jobs refused with 503 after waiting "
+                                      "server.queue_timeout for a worker", registry=r)
         self.busy_workers = Gauge("edge_busy_workers", "Workers running a job", registry=r)
         self.live_workers = Gauge("edge_live_workers", "Workers started and ready", registry=r)
         self.worker_restarts = _Counter("edge_worker_restarts_total", "Workers replaced, by reason", ["reason"],

@@ -2,7 +2,9 @@
 
 `WorkerPool.run(job_name, job, data)` hands a job to an idle worker process.
 When all are busy, up to `queue` jobs wait; one more is refused at once with
-503 ServiceUnavailable and Retry-After, so a burst never piles up memory. A
+503 ServiceUnavailable and Retry-After, so a burst never piles up memory, and
+one that waits past `queue_timeout` is refused the same way, so a client is
+not kept beyond what a CDN would wait for (it would retry anyway). A
 job that runs past `job_timeout` has its worker killed and replaced (504
 ProcessTimeout); a worker that dies fails only its own job (500) and is
 replaced. Workers are recycled after `max_jobs` jobs or past `max_rss` bytes.
@@ -64,8 +66,8 @@ class Worker:
 
 class WorkerPool:
     def __init__(self, size: int, queue: int, job_timeout: float, metrics: Metrics,
-                 max_jobs: int = 0, max_rss: int = 0) -> None:
-        self.size, self.queue, self.job_timeout = size, queue, job_timeout
+                 max_jobs: int = 0, max_rss: int = 0, queue_timeout: float = 10.0) -> None:
+        self.size, self.queue, self.job_timeout, self.queue_timeout = size, queue, job_timeout, queue_timeout
         self.max_jobs, self.max_rss = max_jobs, max_rss
         self.metrics = metrics
         self._idle: list[Worker] = []
@@ -115,7 +117,7 @@ class WorkerPool:
         (`hold_place`), and this job uses it.
 
         Raises what the job raised (an OssError), ServiceUnavailable when the
-        queue is full, ProcessTimeout past the job timeout, InternalError when
+        queue is full or the job waited `queue_timeout` for a worker, ProcessTimeout past the job timeout, InternalError when
         the worker died. If the caller is cancelled, the job still finishes
         (and its worker returns to the pool) in the background.
         """
@@ -176,10 +178,16 @@ class WorkerPool:
         self._waiters.append(waiter)
         self.metrics.queue_depth.set(len(self._waiters))
         try:
-            return await waiter
-        except asyncio.CancelledError:
+            async with asyncio.timeout(self.queue_timeout):
+                return await waiter
+        except (asyncio.CancelledError, TimeoutError) as exc:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self._release(waiter.result())
+                self._release(waiter.result())  # it came just too late: the next waiter has it
+            if isinstance(exc, TimeoutError):
+                self.metrics.queue_timeouts.inc()
+                raise ServiceUnavailable(
+                    f"no worker was free within server.queue_timeout ({self.queue_timeout:g} s); retry shortly",
+                    retry_after=1) from None
             raise
         finally:
             with contextlib.suppress(ValueError):

@@ -29,6 +29,7 @@ def test_the_example_config_loads():
     ("[server]\nprot = 1", "server.prot: unknown key"),
     ("[server]\nport = 70000", "server.port: must be 0..65535"),
     ("[server]\nport = 'eighty'", "server.port: must be int"),
+    ("[server]\nqueue_timeout = 0", "server.queue_timeout: must be in (0, 3600] seconds"),
     ("[cache]\nmemory_bytes = -1", "cache.memory_bytes"),
     ("[buckets.demo]\nsource = 'ftp://x'", "buckets.demo.source"),
     ("[buckets.demo]\ndomains = ['a']", "buckets.demo.source: missing"),

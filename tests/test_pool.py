@@ -96,6 +96,31 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
         srv.stop()
 
 
+def test_a_job_that_waits_past_the_queue_timeout_answers_503_and_the_pool_goes_on(tmp_path, samples):
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    for i in range(2):
+        os.link(samples / "big.png", bucket / f"big{i}.png")
+    srv = pool_server(tmp_path, bucket, workers=1, queue=4, queue_timeout=0.5, job_timeout=60)
+    try:
+        [worker] = srv.worker_pids()
+        with concurrent.futures.ThreadPoolExecutor(1) as executor:
+            slow = executor.submit(process, srv, "big0.png", SLOW)
+            time.sleep(0.3)
+            waited = process(srv, "big1.png", SLOW)
+            assert waited.status_code == 503
+            assert waited.headers["Retry-After"] == "1"
+            assert "<Code>ServiceUnavailable</Code>" in waited.text and "queue_timeout (0.5 s)" in waited.text
+            assert 0.4 < waited.elapsed.total_seconds() < 2.0
+            assert slow.result(60).status_code == 200
+        assert open_image(process(srv, "big1.png", "image/resize,w_20")).size == (20, 20)
+        assert srv.worker_pids() == [worker]  # nobody was killed for it
+        assert srv.metric("edge_queue_timeouts_total") == 1
+        assert srv.metric("edge_queue_rejections_total") == 0
+    finally:
+        srv.stop()
+
+
 def test_workers_are_recycled_after_max_jobs(tmp_path, samples):
     srv = pool_server(tmp_path, samples, workers=1, worker_max_jobs=3)
     try:

@@ -124,7 +124,7 @@ async def _perform(request: web.Request, api: Upscale, order: ScaleOrder, task: 
         raise EnhanceTimeout(f"the task took longer than {api.settings.timeout:g} s and was stopped") from None
     except ProcessTimeout as exc:  # [server] job_timeout, the pool's hard stop, came first
         raise EnhanceTimeout(exc.message) from None
-    except ServiceUnavailable as exc:  # the pool's queue is full: no task can start now
+    except ServiceUnavailable as exc:  # the pool's queue is full, or no worker came free in time
         raise ServerFailure(exc.message, headers=exc.headers) from None
     except InternalError as exc:  # the job hit a bug, or its worker died
         raise EnhanceFailed(exc.message) from None
