@@ -132,14 +132,23 @@ class _Kept:
         """(bytes, decodes) of `source`: those kept if still fresh, else read() and none."""
         fresh = source and source == cls.source and time.monotonic() < cls.until
         raw, decodes = cls.raw, cls.decodes
-        cls.source, cls.raw, cls.decodes = (), b"", {}  # whatever happens next, kept no longer
+        cls.forget()  # whatever happens next, kept no longer
         return (raw, decodes) if fresh else (read(), {})
+
+    @classmethod
+    def forget(cls) -> None:
+        cls.source, cls.raw, cls.decodes = (), b"", {}
 
     @classmethod
     def keep(cls, source: tuple, raw: bytes, decodes: dict) -> None:
         size = len(raw) + sum(frame.width * frame.height * 4 for f in decodes.values() for frame in f.images)
         if source and size <= cls.BYTES:
             cls.source, cls.raw, cls.decodes, cls.until = source, raw, decodes, time.monotonic() + cls.SECONDS
+
+
+def forget_kept() -> None:
+    """Drop the worker's kept source and decodes (the worker is idle: nothing will reuse them)."""
+    _Kept.forget()
 
 
 def _render_guarded(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:

@@ -3,12 +3,17 @@
 Each request is `(job name, job)` plus the source bytes; each answer is
 `("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. Anything a
 job raises becomes an answer, so a hostile image fails its own request and
-nothing else. The worker ends when the server closes the channel.
+nothing else. A worker left idle for `IDLE_SECONDS` drops what it kept for the
+next job and gives its free heap back to the system. The worker ends when the
+server closes the channel.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import select
 import signal
 import socket
 import sys
@@ -18,6 +23,7 @@ from edge import channel
 from edge.errors import InternalError, OssError
 
 JOBS = {}
+IDLE_SECONDS = 2.0  # as long as edge.render keeps a source's decodes for the next job
 
 
 def _load_jobs() -> None:
@@ -52,10 +58,22 @@ def _rss_bytes() -> int:
         return 0
 
 
+def _give_memory_back() -> None:
+    from edge.render import forget_kept
+
+    forget_kept()
+    # glibc keeps freed image buffers in its heap; an idle worker need not hold them (~45 MB after
+    # a srcset burst). Without glibc there is no malloc_trim, and nothing to do.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def serve(sock: socket.socket) -> None:
     """Answer jobs on `sock` until the server closes it."""
     channel.send_blocking(sock, ("ready", os.getpid()))
     while True:
+        if not select.select([sock], [], [], IDLE_SECONDS)[0]:
+            _give_memory_back()
         message = channel.recv_blocking(sock)
         if message is None:
             return

@@ -10,6 +10,7 @@ from PIL import Image
 
 import plugins.operations  # noqa: F401
 import edge.render as render_module
+import edge.worker as worker_module
 from conftest import process
 from edge.config import Limits
 from edge.pipeline import Pipeline
@@ -91,6 +92,30 @@ def test_a_worker_reuses_the_decodes_of_its_last_source_for_a_moment(photo, samp
     one(1920)
     assert len(decodes) == 7
     assert one(320) == alone[320]
+
+
+def rss_mib(pid: int) -> float:
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_an_idle_worker_drops_its_kept_decodes_and_gives_the_memory_back(tmp_path, samples, photo):
+    srv = pool_server(tmp_path, samples, workers=1, job_timeout=60)
+    try:
+        [worker] = srv.worker_pids()
+        decodes = srv.metric("edge_decodes_total")
+        for width in (1920, 1600):  # the second reuses the first's full-size decode
+            assert process(srv, "srcset.jpg", f"image/resize,w_{width}/quality,q_80").status_code == 200
+        assert srv.metric("edge_decodes_total") - decodes == 1
+        busy = rss_mib(worker)
+        time.sleep(worker_module.IDLE_SECONDS + 1.5)
+        idle = rss_mib(worker)
+        assert busy - idle > 30, (busy, idle)  # the 3000x4000 decode alone is 46 MiB
+        answer = process(srv, "srcset.jpg", "image/resize,w_1600/quality,q_80")
+        assert answer.status_code == 200 and srv.metric("edge_decodes_total") - decodes == 2  # decoded anew
+        assert srv.worker_pids() == [worker]
+    finally:
+        srv.stop()
 
 
 def test_one_bad_job_fails_alone_in_its_batch(photo):
