@@ -209,6 +209,7 @@ async def _answer_errors(request: web.Request, handler):
         response = error_response(InternalError("an internal error occurred; quote the request id"), rid,
                                   origin.config.server.host_id)
     response.headers["x-oss-request-id"] = rid
+    response.headers["Server"] = "edge"  # not aiohttp's default, which names the Python and aiohttp versions
     dialect = request.get("dialect", "none")
     origin.metrics.requests.labels(dialect, str(response.status)).inc()
     kind = {"original": "original", "none": "other", "upscale": "upscale"}.get(dialect, "rendition")

@@ -19,6 +19,15 @@ def test_path_style_serves_the_original_with_validators(server, samples):
     assert len(response.headers["x-oss-request-id"]) == 24
 
 
+def test_no_answer_names_our_software_versions(server):
+    answers = [server.get("/test/photo.jpg"), process(server, "photo.jpg", "image/resize,w_20"),
+               server.get("/test/nope.jpg"), process(server, "photo.jpg", "image/resize,w_0"),
+               server.get("/healthz"), server.get("/metrics")]
+    assert [a.status_code for a in answers] == [200, 200, 404, 400, 200, 200]
+    for answer in answers:
+        assert answer.headers["Server"] == "edge"
+
+
 def test_keys_with_folders_and_spaces(server):
     assert open_image(server.get("/test/nested/deep%20name.jpg")).size == (120, 80)
     assert open_image(process(server, "nested/deep name.jpg", "image/resize,w_60")).size == (60, 40)
