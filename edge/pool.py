@@ -117,9 +117,10 @@ class WorkerPool:
         (`hold_place`), and this job uses it.
 
         Raises what the job raised (an OssError), ServiceUnavailable when the
-        queue is full or the job waited `queue_timeout` for a worker, ProcessTimeout past the job timeout, InternalError when
-        the worker died. If the caller is cancelled, the job still finishes
-        (and its worker returns to the pool) in the background.
+        queue is full or the job waited `queue_timeout` for a worker,
+        ProcessTimeout past the job timeout, InternalError when the worker
+        died. If the caller is cancelled, the job still finishes (and its
+        worker returns to the pool) in the background.
         """
         queued_at = time.monotonic()
         worker = await self._acquire(held)

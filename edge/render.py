@@ -111,6 +111,9 @@ def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
     return {"items": items, "decodes": len(decodes) - kept}, b"".join(bodies)
 
 
+KEEP_SECONDS = 2.0  # how long a worker keeps its last source's decodes for the next job
+
+
 class _Kept:
     """The source bytes and decodes of a worker's last source, for a moment.
 
@@ -119,7 +122,7 @@ class _Kept:
     changed in place (operations are pure), so a result is the same bytes as from a fresh decode.
     """
 
-    SECONDS = 2.0
+    SECONDS = KEEP_SECONDS
     BYTES = 64 * 2**20  # a 4000x3000 photo's decodes at 1/2, 1/4 and 1/8 take ~16 MB
 
     source: tuple = ()

@@ -21,9 +21,10 @@ import traceback
 
 from edge import channel
 from edge.errors import InternalError, OssError
+from edge.render import KEEP_SECONDS, forget_kept
 
 JOBS = {}
-IDLE_SECONDS = 2.0  # as long as edge.render keeps a source's decodes for the next job
+IDLE_SECONDS = KEEP_SECONDS  # after that, what a worker kept for its next job is of no use
 
 
 def _load_jobs() -> None:
@@ -59,8 +60,6 @@ def _rss_bytes() -> int:
 
 
 def _give_memory_back() -> None:
-    from edge.render import forget_kept
-
     forget_kept()
     # glibc keeps freed image buffers in its heap; an idle worker need not hold them (~45 MB after
     # a srcset burst). Without glibc there is no malloc_trim, and nothing to do.
