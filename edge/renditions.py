@@ -19,7 +19,8 @@ from edge.render import RenderJob
 from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
-RENDER_VERSION = "4"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman tables; 4: PNG RLE for photos, RGB GIF frames
+RENDER_VERSION = "5"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman tables; 4: PNG RLE for photos,
+# RGB GIF frames; 5: HEIC with x265's "medium" preset
 # Watermark images read from an HTTP source are kept (by key and ETag) within this many bytes,
 # so that a logo used on every rendition is fetched from the upstream once.
 INPUT_BYTES = 32 << 20
