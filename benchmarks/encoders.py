@@ -23,10 +23,8 @@ import json
 from pathlib import Path
 
 import pillow_heif
-from PIL import Image
 
-import peers
-from jpeg import _luma, cpu_ms, resized, served, ssim
+from jpeg import _luma, cpu_ms, resized, served_if_asked, ssim
 from workloads import Op
 
 pillow_heif.register_heif_opener()
@@ -76,16 +74,10 @@ def main() -> None:
     ap.add_argument("--servers", default="", help="also compare the W6 answers of these servers, e.g. edge,thumbor")
     args = ap.parse_args()
     corpus = args.corpus.resolve()
-    result = {"settings": settings(corpus, args.budget)}
-    names = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if names:
-        try:
-            result["served"] = served(corpus, names, {
-                "W6-heic": [Op("w2.jpg", 800, fmt="heic", quality=QUALITY)],
-                "W6-avif": [Op("w2.jpg", 800, fmt="avif", quality=QUALITY)],
-            })
-        finally:
-            peers.stop_all()
+    result = {"settings": settings(corpus, args.budget)} | served_if_asked(corpus, args.servers, {
+        "W6-heic": [Op("w2.jpg", 800, fmt="heic", quality=QUALITY)],
+        "W6-avif": [Op("w2.jpg", 800, fmt="avif", quality=QUALITY)],
+    })
     print(json.dumps(result, indent=1))
 
 

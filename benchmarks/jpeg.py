@@ -141,6 +141,17 @@ def served(corpus: Path, names: list[str], all_cases: dict[str, list[Op]]) -> di
     return out
 
 
+def served_if_asked(corpus: Path, servers: str, all_cases: dict[str, list[Op]]) -> dict:
+    """{"served": ...} (see `served`) for the comma-separated `servers`, {} for none; stops them all after."""
+    names = [s.strip() for s in servers.split(",") if s.strip()]
+    if not names:
+        return {}
+    try:
+        return {"served": served(corpus, names, all_cases)}
+    finally:
+        peers.stop_all()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=BENCH_DIR / ".corpus")
@@ -150,13 +161,7 @@ def main() -> None:
     corpus = args.corpus.resolve()
     all_cases = cases()
     result = {"encode": {case: timings(corpus, ops, args.budget) for case, ops in all_cases.items()}}
-    names = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if names:
-        try:
-            result["served"] = served(corpus, names, all_cases)
-        finally:
-            peers.stop_all()
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result | served_if_asked(corpus, args.servers, all_cases), indent=1))
 
 
 if __name__ == "__main__":

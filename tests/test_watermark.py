@@ -5,7 +5,7 @@ import os
 import time
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops
 
 import plugins.operations  # noqa: F401
 from conftest import open_image, process
