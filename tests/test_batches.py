@@ -178,3 +178,19 @@ def test_more_than_a_batch_of_one_source_splits_and_gives_every_place_back(tmp_p
         assert srv.metric("edge_jobs_total", job="render") <= 2 + 2 * 5
     finally:
         srv.stop()
+
+
+def test_a_batch_that_waits_past_the_queue_timeout_fails_whole_and_gives_every_place_back(tmp_path, samples, photo):
+    srv = pool_server(tmp_path, samples, workers=1, queue=3, queue_timeout=1, job_timeout=60)
+    try:
+        # The slow job (~3 s) holds the only worker: the three widths wait as one batch, past 1 s.
+        # Twice: had the first batch kept its three places, the second would be refused at once.
+        for waits in (1, 2):
+            answers = burst(srv, "srcset.jpg", WIDTHS[:3])
+            assert [a.status_code for a in answers] == [503, 503, 503]
+            assert all("queue_timeout (1 s)" in a.text and a.headers["Retry-After"] == "1" for a in answers)
+            assert srv.metric("edge_queue_timeouts_total") == waits  # one batch, one wait
+        assert srv.metric("edge_queue_rejections_total") == 0
+        assert [a.status_code for a in burst(srv, "srcset.jpg", WIDTHS[:3], blocker=False)] == [200, 200, 200]
+    finally:
+        srv.stop()
