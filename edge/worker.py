@@ -70,8 +70,10 @@ def _give_memory_back() -> None:
 def serve(sock: socket.socket) -> None:
     """Answer jobs on `sock` until the server closes it."""
     channel.send_blocking(sock, ("ready", os.getpid()))
+    incoming = select.poll()  # not select(): the channel's descriptor may be above 1023
+    incoming.register(sock, select.POLLIN)
     while True:
-        if not select.select([sock], [], [], IDLE_SECONDS)[0]:
+        if not incoming.poll(IDLE_SECONDS * 1000):
             _give_memory_back()
         message = channel.recv_blocking(sock)
         if message is None:

@@ -1,13 +1,25 @@
 """The worker pool under faults: a killed worker, a stuck job, a full queue."""
 
 import concurrent.futures
+import io
 import os
+import resource
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
+from PIL import Image
 
-from conftest import Server, open_image, process
+import edge.worker as worker_module
+import plugins.operations  # noqa: F401  (registers resize for Pipeline.parse)
+from conftest import ROOT, Server, open_image, process
+from edge import channel
+from edge.config import Limits
+from edge.pipeline import Pipeline
+from edge.render import RenderBatch, RenderJob
 
 SLOW = "image/rotate,45/format,png"  # about 3 s of real work on the 4000x4000 big.png
 
@@ -196,3 +208,32 @@ def test_memory_stays_bounded_however_many_jobs_are_refused(tmp_path, samples):
         assert large_peak < small_peak * 1.2 + 30, (small_peak, large_peak)
     finally:
         srv.stop()
+
+
+def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
+    # A server with over a thousand open connections hands a new worker a channel with a high
+    # descriptor number (pass_fds keeps it), and select() cannot watch those.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1500:
+        pytest.skip(f"the open-files limit ({hard}) is too low for descriptor 1500")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1501), hard))
+    ours, theirs = socket.socketpair()
+    high = os.dup2(theirs.fileno(), 1500)
+    theirs.close()
+    try:
+        worker = subprocess.Popen([sys.executable, "-m", "edge.worker", str(high)], pass_fds=(high,), cwd=ROOT)
+    finally:
+        os.close(high)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        (hello, _), _ = channel.recv_blocking(ours)
+        assert hello == "ready"
+        time.sleep(worker_module.IDLE_SECONDS + 0.5)  # past the idle wait, where it gives memory back
+        job = RenderJob(Pipeline.parse("image/resize,w_20"), Limits(), str(samples / "photo.jpg"))
+        channel.send_blocking(ours, ("render", RenderBatch((job,))))
+        (status, meta, _), body = channel.recv_blocking(ours)
+        assert status == "ok" and meta["items"][0][0] == "ok"
+        assert Image.open(io.BytesIO(body)).size == (20, 15)
+    finally:
+        ours.close()
+        worker.wait(10)
