@@ -122,7 +122,6 @@ class _Kept:
     changed in place (operations are pure), so a result is the same bytes as from a fresh decode.
     """
 
-    SECONDS = KEEP_SECONDS
     BYTES = 64 * 2**20  # a 4000x3000 photo's decodes at 1/2, 1/4 and 1/8 take ~16 MB
 
     source: tuple = ()
@@ -146,7 +145,7 @@ class _Kept:
     def keep(cls, source: tuple, raw: bytes, decodes: dict) -> None:
         size = len(raw) + sum(frame.width * frame.height * 4 for f in decodes.values() for frame in f.images)
         if source and size <= cls.BYTES:
-            cls.source, cls.raw, cls.decodes, cls.until = source, raw, decodes, time.monotonic() + cls.SECONDS
+            cls.source, cls.raw, cls.decodes, cls.until = source, raw, decodes, time.monotonic() + KEEP_SECONDS
 
 
 def forget_kept() -> None:

@@ -3,8 +3,8 @@
 Each request is `(job name, job)` plus the source bytes; each answer is
 `("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. Anything a
 job raises becomes an answer, so a hostile image fails its own request and
-nothing else. A worker left idle for `IDLE_SECONDS` drops what it kept for the
-next job and gives its free heap back to the system. The worker ends when the
+nothing else. A worker left idle for as long as it keeps a source's decodes
+(edge.render.KEEP_SECONDS) drops them and gives its free heap back to the system. The worker ends when the
 server closes the channel.
 """
 
@@ -24,7 +24,6 @@ from edge.errors import InternalError, OssError
 from edge.render import KEEP_SECONDS, forget_kept
 
 JOBS = {}
-IDLE_SECONDS = KEEP_SECONDS  # after that, what a worker kept for its next job is of no use
 
 
 def _load_jobs() -> None:
@@ -73,7 +72,7 @@ def serve(sock: socket.socket) -> None:
     incoming = select.poll()  # not select(): the channel's descriptor may be above 1023
     incoming.register(sock, select.POLLIN)
     while True:
-        if not incoming.poll(IDLE_SECONDS * 1000):
+        if not incoming.poll(KEEP_SECONDS * 1000):  # idle that long: what it kept is of no use
             _give_memory_back()
         message = channel.recv_blocking(sock)
         if message is None:

@@ -10,7 +10,6 @@ from PIL import Image
 
 import plugins.operations  # noqa: F401
 import edge.render as render_module
-import edge.worker as worker_module
 from conftest import process
 from edge.config import Limits
 from edge.pipeline import Pipeline
@@ -84,7 +83,7 @@ def test_a_worker_reuses_the_decodes_of_its_last_source_for_a_moment(photo, samp
     assert one(1600) == alone[1600] and decodes == [(4000, 3000)]  # 3000 wide upright: the full decode, once
     one(300, ("test", "photo.jpg", '"v1"'), samples / "photo.jpg")  # another source in between
     assert one(1600) == alone[1600] and len(decodes) == 3
-    clock[0] += render_module._Kept.SECONDS  # too late: decoded anew
+    clock[0] += render_module.KEEP_SECONDS  # too late: decoded anew
     assert one(1600) == alone[1600] and len(decodes) == 4
     assert one(1600, ("test", "srcset.jpg", '"v2"')) == alone[1600] and len(decodes) == 5  # a new ETag
     monkeypatch.setattr(render_module._Kept, "BYTES", 40 * 2**20)  # under one 4000x3000 decode
@@ -108,7 +107,7 @@ def test_an_idle_worker_drops_its_kept_decodes_and_gives_the_memory_back(tmp_pat
             assert process(srv, "srcset.jpg", f"image/resize,w_{width}/quality,q_80").status_code == 200
         assert srv.metric("edge_decodes_total") - decodes == 1
         busy = rss_mib(worker)
-        time.sleep(worker_module.IDLE_SECONDS + 1.5)
+        time.sleep(render_module.KEEP_SECONDS + 1.5)
         idle = rss_mib(worker)
         assert busy - idle > 30, (busy, idle)  # the 3000x4000 decode alone is 46 MiB
         answer = process(srv, "srcset.jpg", "image/resize,w_1600/quality,q_80")

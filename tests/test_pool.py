@@ -13,13 +13,12 @@ import time
 import pytest
 from PIL import Image
 
-import edge.worker as worker_module
 import plugins.operations  # noqa: F401  (registers resize for Pipeline.parse)
 from conftest import ROOT, Server, open_image, process
 from edge import channel
 from edge.config import Limits
 from edge.pipeline import Pipeline
-from edge.render import RenderBatch, RenderJob
+from edge.render import KEEP_SECONDS, RenderBatch, RenderJob
 
 SLOW = "image/rotate,45/format,png"  # about 3 s of real work on the 4000x4000 big.png
 
@@ -228,7 +227,7 @@ def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
     try:
         (hello, _), _ = channel.recv_blocking(ours)
         assert hello == "ready"
-        time.sleep(worker_module.IDLE_SECONDS + 0.5)  # past the idle wait, where it gives memory back
+        time.sleep(KEEP_SECONDS + 0.5)  # past the idle wait, where it gives memory back
         job = RenderJob(Pipeline.parse("image/resize,w_20"), Limits(), str(samples / "photo.jpg"))
         channel.send_blocking(ours, ("render", RenderBatch((job,))))
         (status, meta, _), body = channel.recv_blocking(ours)
