@@ -9,6 +9,7 @@ Contracts:
   exits mid-run moves its time into its parent's, so summing all four over
   the tree before and after a run counts every process exactly once.
 - ``machine_busy_ms()`` is the whole machine's non-idle CPU time.
+- ``memory_kib(pids)`` is the summed RSS and PSS of ``pids`` now.
 - ``MemorySampler`` polls the tree's memory in a thread (RSS every 100 ms,
   PSS from /proc/PID/smaps_rollup every 500 ms) and keeps the peaks of the
   summed RSS and PSS.
@@ -89,6 +90,12 @@ def _rollup_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def memory_kib(pids: Iterable[int]) -> tuple[int, int]:
+    """(RSS, PSS) in KiB summed over ``pids`` from smaps_rollup; a process that is gone counts 0."""
+    rollups = [_rollup_kib(pid) for pid in pids]
+    return sum(r for r, _ in rollups), sum(p for _, p in rollups)
+
+
 def _statm_rss_kib(pid: int) -> int:
     """Rss in KiB from /proc/PID/statm: a counter read, far cheaper than a rollup."""
     try:
@@ -120,9 +127,8 @@ class MemorySampler:
             if self.samples % 10 == 0:
                 pids = tree(self.roots)
             if self.samples % self.pss_every == 0:
-                rollups = [_rollup_kib(pid) for pid in pids]
-                self.peak_rss_kib = max(self.peak_rss_kib, sum(r for r, _ in rollups))
-                self.peak_pss_kib = max(self.peak_pss_kib, sum(p for _, p in rollups))
+                rss, pss = memory_kib(pids)
+                self.peak_rss_kib, self.peak_pss_kib = max(self.peak_rss_kib, rss), max(self.peak_pss_kib, pss)
             else:
                 self.peak_rss_kib = max(self.peak_rss_kib, sum(_statm_rss_kib(pid) for pid in pids))
             self.samples += 1

@@ -21,6 +21,7 @@ import requests
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT / "benchmarks"))  # proctree: process trees and their memory, as the harness reads them
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 QUADRANTS = {"nw": (255, 0, 0), "ne": (0, 255, 0), "sw": (0, 0, 255), "se": (255, 255, 0)}
 

@@ -10,40 +10,27 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+from proctree import tree
+
 SERVERS = ("edge", "thumbor", "ipx")
 
 pytestmark = pytest.mark.slow
 
 
-def children_of(pid: int) -> set[int]:
-    """Every live process whose parent is `pid`."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry))
-    return found
-
-
 def test_one_run_measures_edge_thumbor_and_ipx_side_by_side(tmp_path):
     out = tmp_path / "bench"
-    before = children_of(os.getpid())
+    before = set(tree([os.getpid()]))
     run = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--servers", ",".join(SERVERS), "--only", "W1,W5",
          "--seconds", "2", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert children_of(os.getpid()) == before  # every server the harness started is stopped
+    assert set(tree([os.getpid()])) == before  # every server the harness started is stopped
 
     results = json.loads((out / "latest.json").read_text())
     cells = {(c["workload"], c["server"]): c for c in results["cells"]}

@@ -19,6 +19,7 @@ from edge import channel
 from edge.config import Limits
 from edge.pipeline import Pipeline
 from edge.render import KEEP_SECONDS, RenderBatch, RenderJob
+from proctree import memory_kib, tree
 
 SLOW = "image/rotate,45/format,png"  # about 3 s of real work on the 4000x4000 big.png
 
@@ -172,14 +173,8 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path, samples):
 
 
 def tree_rss_mib(pid: int) -> float:
-    """RSS of a process and its children (the workers), in MiB."""
-    pids = [pid] + [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-    total = 0
-    for one in pids:
-        for line in open(f"/proc/{one}/status"):
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
+    """RSS of a process and its descendants (the workers), in MiB."""
+    return memory_kib(tree([pid]))[0] / 1024
 
 
 def burst_peak_rss(srv: Server, count: int, first_angle: int) -> tuple[float, list, bool]:

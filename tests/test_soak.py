@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 from PIL import Image
 
 from conftest import Server
+from proctree import memory_kib, tree
 
 SOURCES = 4
 CONNECTIONS = 4  # as W1 in benchmarks/: one request in flight per core, plus one queued each
@@ -26,24 +26,6 @@ def photo(seed: int, width: int = 4000, height: int = 3000) -> Image.Image:
     fields = [Image.linear_gradient("L").rotate(seed * 40 + band * 70).resize((width, height)) for band in range(3)]
     noise = Image.effect_noise((width, height), 40 + seed * 5).convert("RGB")
     return Image.blend(Image.merge("RGB", fields), noise, 0.25)
-
-
-def tree_memory_kib(root: int) -> tuple[int, int]:
-    """(RSS, PSS) in KiB summed over `root` and all its descendants (the workers), from /proc."""
-    rss = pss = 0
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-            todo += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):  # a worker being replaced
-            continue
-    return rss, pss
 
 
 async def soak(srv: Server, seconds: float) -> tuple[list[tuple[float, int, int]], dict[int, int], list[str]]:
@@ -74,7 +56,7 @@ async def soak(srv: Server, seconds: float) -> tuple[list[tuple[float, int, int]
 
     async def sampler() -> None:
         while time.monotonic() < deadline:
-            samples.append((time.monotonic() - started, *tree_memory_kib(srv.process.pid)))
+            samples.append((time.monotonic() - started, *memory_kib(tree([srv.process.pid]))))
             await asyncio.sleep(SAMPLE_SECONDS)
 
     timeout = aiohttp.ClientTimeout(total=60)
