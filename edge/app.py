@@ -19,7 +19,7 @@ from multidict import istr
 
 import plugins.dialects  # noqa: F401  (registers the URL dialects)
 import plugins.operations  # noqa: F401  (registers the operations)
-from edge import objects, transcode, upscale
+from edge import fonts, objects, transcode, upscale
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.config import Config, ConfigError
@@ -247,7 +247,9 @@ async def _readyz(request: web.Request) -> web.Response:
         except OssError as exc:
             problems.append(f"bucket {name}: {exc.message}")
     body = {"status": "not ready" if problems else "ready", "problems": problems,
-            "workers": len(origin.pool.pids())}
+            "workers": len(origin.pool.pids()),
+            # Not fatal, so readiness stays 200: a missing font fails only text watermarks in it.
+            "warnings": fonts.problems()}
     return web.Response(status=503 if problems else 200, text=json.dumps(body), content_type="application/json")
 
 

@@ -10,7 +10,7 @@ from PIL import Image, ImageChops
 import plugins.operations  # noqa: F401
 from conftest import open_image, process
 from edge.pipeline import Pipeline
-from plugins.operations._text import FONTS
+from edge.fonts import FONTS
 from test_bad_input import assert_error
 
 GREY, RED = (128, 128, 128), (255, 0, 0)

@@ -1,49 +1,27 @@
-"""Text for watermarks: the font table of the OSS manuals, mapped to free fonts, and the text layer.
-
-The manuals name seven fonts. WenQuanYi and Droid Sans Fallback are free and
-packaged by Debian. The four Founder (方正) faces are proprietary, so each maps
-to the closest free face of the same style: Song and FangSong to AR PL UMing
-(a Ming/Song face), Kai to AR PL UKai, Hei to WenQuanYi Zen Hei.
-"""
+"""Text for watermarks: the text layer, in the fonts of the OSS manuals (`edge.fonts`)."""
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Callable
 
 from PIL import Image, ImageDraw, ImageFont
 
+from edge import fonts
 from edge.errors import InternalError
+from edge.fonts import FALLBACK_FONT
 
-FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/local/share/fonts")
-# Font name (as the manuals spell it) -> (file below a font dir, the Debian package that installs it).
-FONTS = {
-    "wqy-zenhei": ("wqy/wqy-zenhei.ttc", "fonts-wqy-zenhei"),
-    "wqy-microhei": ("wqy/wqy-microhei.ttc", "fonts-wqy-microhei"),
-    "fangzhengshusong": ("arphic/uming.ttc", "fonts-arphic-uming"),
-    "fangzhengkaiti": ("arphic/ukai.ttc", "fonts-arphic-ukai"),
-    "fangzhengheiti": ("wqy/wqy-zenhei.ttc", "fonts-wqy-zenhei"),
-    "fangzhengfangsong": ("arphic/uming.ttc", "fonts-arphic-uming"),
-    "droidsansfallback": ("droid/DroidSansFallbackFull.ttf", "fonts-droid-fallback"),
-}
-DEFAULT_FONT = "wqy-zenhei"
-
-
-# Characters a font lacks (Droid Sans Fallback has no Latin letters) are drawn with this one.
-FALLBACK_FONT = "wqy-zenhei"
 _LINE_SPACING = 1.2
 
 
 @functools.lru_cache(maxsize=64)
 def font(name: str, size: int) -> ImageFont.FreeTypeFont:
-    """The font `name` (a key of FONTS) at `size` pixels; InternalError when it is not installed."""
-    relative, package = FONTS[name]
-    for folder in FONT_DIRS:
-        path = os.path.join(folder, relative)
-        if os.path.exists(path):
-            return ImageFont.truetype(path, size)
-    raise InternalError(f"the font {name} is not installed on this server (Debian package {package})")
+    """The font `name` (a key of FONTS) at `size` pixels; InternalError naming the Debian package
+    to install when its file is missing (a server problem, not the caller's)."""
+    path = fonts.path(name)
+    if path is None:
+        raise InternalError(fonts.missing_message(name))
+    return ImageFont.truetype(path, size)
 
 
 def text_layer(text: str, font_name: str, size: int, color: str, shadow: int,

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from edge import cost
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, MissingArgument, OssError, WatermarkError
+from edge.fonts import DEFAULT_FONT, FONTS
 from edge.frames import Frames, RenderContext
 from edge.pipeline import OPERATIONS, Operation, Params, bounded_int, is_hex_colour, operation
 from edge.render import decode_still, read_limited
 from plugins.operations._pixels import signed_int
-from plugins.operations._text import DEFAULT_FONT, FONTS, text_layer
+from plugins.operations._text import text_layer
 from plugins.operations.resize import Resize
 
 GRAVITIES = ("nw", "north", "ne", "west", "center", "east", "sw", "south", "se")
@@ -146,6 +148,10 @@ class Watermark(Operation):
 
     def inputs(self) -> tuple[str, ...]:
         return () if self.image is None else (self.image,)
+
+    def work(self, width: int, height: int) -> tuple[tuple[int, int], float]:
+        # A block may cover the whole image; a filled one about twice over (rows are staggered).
+        return cost.same_size(width, height, cost.COMPOSITE_NS * (2 if self.fill else 1))
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         width, height = frames.size
