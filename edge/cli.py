@@ -25,10 +25,18 @@ def main(argv: list[str] | None = None) -> int:
         from edge.app import make_app
 
         app = make_app(config)
+        _warn_missing_fonts()
     except ConfigError as exc:
         print(f"edge: configuration error: {exc}", file=sys.stderr)
         return 2
     return _serve(app, config, demo)
+
+
+def _warn_missing_fonts() -> None:
+    from edge import fonts
+
+    for problem in fonts.problems():  # not fatal: /readyz lists them too
+        print(f"edge: warning: {problem}", file=sys.stderr, flush=True)
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, bool]:
@@ -39,16 +47,10 @@ def _load(args: argparse.Namespace) -> tuple[Config, bool]:
     config = config_module.load(args.config, overrides=overrides)
     if args.config or config.buckets:
         return config, False
-    from edge.demo import demo_folder, ensure_demo_images
+    from edge import demo
 
-    folder = ensure_demo_images(demo_folder())
-    demo = {"demo": {"source": f"file://{folder}", "styles": {"thumb": "image/resize,m_fill,w_100,h_100/format,png"}}}
-    return config_module.load(None, defaults={"buckets": demo}, overrides=overrides), True
-
-
-# A watermark to try: the demo logo at 20 % of the photo, beside "Hello, 图片服务！" (base64 as OSS wants).
-_LOGO_P20 = "bG9nby5wbmc_eC1vc3MtcHJvY2Vzcz1pbWFnZS9yZXNpemUsUF8yMA"
-_TEXT = "SGVsbG8sIOWbvueJh-acjeWKoe-8gQ"
+    folder = demo.ensure_demo_images(demo.demo_folder())
+    return config_module.load(None, defaults=demo.settings(folder), overrides=overrides), True
 
 
 def _serve(app, config: Config, demo: bool) -> int:
@@ -60,16 +62,9 @@ def _serve(app, config: Config, demo: bool) -> int:
     server = config.server
     base = f"http://{server.host}:{server.port}"
     if demo:
-        print(f"edge: serving the demo bucket on {base}. Try:\n"
-              f"  {base}/demo/photo.jpg\n"
-              f"  {base}/demo/photo.jpg?x-oss-process=image/resize,w_300\n"
-              f"  {base}/demo/photo.jpg?x-oss-process=image/resize,m_fill,w_200,h_200/format,webp\n"
-              f"  {base}/demo/logo.png?x-oss-process=image/resize,w_128/format,jpg\n"
-              f"  {base}/demo/portrait.jpg?x-oss-process=image/resize,h_300/rotate,90\n"
-              f"  {base}/demo/animated.gif?x-oss-process=image/resize,w_160/format,webp\n"
-              f"  {base}/demo/photo.jpg?x-oss-process=image/resize,w_480/watermark,image_{_LOGO_P20},"
-              f"text_{_TEXT},size_28,color_FFFFFF,shadow_60,align_1,interval_8\n"
-              f"  {base}/metrics  {base}/healthz  {base}/readyz", flush=True)
+        from edge.demo import banner, demo_folder
+
+        print(banner(base, demo_folder(), sys.executable), flush=True)
     else:
         print(f"edge: serving {', '.join(config.buckets)} on {base}", flush=True)
     web.run_app(

@@ -33,14 +33,15 @@ def fontless(tmp_path_factory, samples):
     port = free_port()
     config = tmp / "edge.toml"
     config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.test]\nsource = "file://{samples}"\n')
-    log = open(tmp / "edge.log", "w+")
+    log = tmp / "edge.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp), str(ROOT)]))
-    process = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--config", str(config)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(log, "ab") as output:  # appending: the server's writes never land over earlier lines
+        process = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--config", str(config)],
+                                   stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
-        assert process.poll() is None and time.monotonic() < deadline, log.read()
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
         try:
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 break
@@ -53,7 +54,6 @@ def fontless(tmp_path_factory, samples):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    log.close()
 
 
 def test_a_text_watermark_without_its_font_names_the_package(fontless):
@@ -78,8 +78,7 @@ def test_everything_else_still_works_without_fonts(fontless):
 
 def test_start_up_warns_once_per_missing_package(fontless):
     _, log = fontless
-    log.seek(0)
-    warnings = [line for line in log.read().splitlines() if line.startswith("edge: warning:")]
+    warnings = [line for line in log.read_text().splitlines() if line.startswith("edge: warning:")]
     packages = sorted({package for _, package in fonts.FONTS.values()})
     assert len(warnings) == len(packages)
     for package in packages:

@@ -7,10 +7,13 @@ with Range and conditional-request support (`serve_original`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
+
+from edge.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,19 @@ class Source(Protocol):
 
 
 def make_source(url: str, limits, session_holder, revalidate_seconds: float) -> Source:
-    """The source for a bucket's `source` URL (`file:///dir` or `http(s)://host/prefix`).
+    """The source for a bucket's `source` URL (`file:///dir` or `http(s)://host/prefix`); raises
+    ConfigError naming the folder when a `file://` folder does not exist.
 
     `session_holder.session` is the server's one pooled aiohttp client session.
     """
     if url.startswith("file://"):
         from edge.sources.file import FileSource
 
-        return FileSource(url[len("file://"):])
+        folder = url[len("file://"):]
+        if not os.path.isdir(folder):  # at start-up: serving only 404s, silently, helps nobody
+            raise ConfigError(f"source {url}: the folder {folder} does not exist; make it, or point "
+                              f"the bucket's source at the folder of your images")
+        return FileSource(folder)
     from edge.sources.http import HttpSource
 
     return HttpSource(url, limits, session_holder, revalidate_seconds)
