@@ -1,4 +1,6 @@
-"""URL dialects. Each module registers one parser with `edge.dialects.dialect`.
+"""URL dialects. Each module registers its parsers with `edge.dialects.query_dialect` (a query
+such as `x-oss-process=...`) or `edge.dialects.key_dialect` (instructions in the key, such as
+`photo.jpg@!thumb`).
 
 Importing this package imports every module in it.
 """
