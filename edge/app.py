@@ -90,7 +90,7 @@ def _cache(config: Config, metrics: Metrics) -> RenditionCache:
     if settings.redis_url:
         from edge.cache_redis import RedisLevel  # redis-py costs ~17 MB: only when configured
 
-        levels.append(RedisLevel(settings.redis_url, settings.redis_ttl_seconds))
+        levels.append(RedisLevel(settings.redis_url, settings.redis_ttl_seconds, metrics))
     return RenditionCache(levels, metrics)
 
 
@@ -246,8 +246,11 @@ async def _readyz(request: web.Request) -> web.Response:
             await source.check()
         except OssError as exc:
             problems.append(f"bucket {name}: {exc.message}")
-    body = {"status": "not ready" if problems else "ready", "problems": problems,
-            "workers": len(origin.pool.pids()),
+    # A faulty cache level (Redis skipped by its breaker, a read-only or full disk) costs misses,
+    # not answers: the instance stays in rotation, "degraded", with the faults listed.
+    degraded = origin.renditions.cache.problems()
+    body = {"status": "not ready" if problems else "degraded" if degraded else "ready",
+            "problems": problems + degraded, "workers": len(origin.pool.pids()),
             # Not fatal, so readiness stays 200: a missing font fails only text watermarks in it.
             "warnings": fonts.problems()}
     return web.Response(status=503 if problems else 200, text=json.dumps(body), content_type="application/json")

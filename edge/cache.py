@@ -4,7 +4,8 @@ A rendition is stored under a digest of (render version, bucket, key, source
 validator, canonical process string: edge.renditions.rendition_digest), so a
 changed source, process or render version never finds an old entry. Lower levels are slower and larger; a hit in one is
 copied into the levels above it. A level that fails (a full disk, Redis
-down) counts as a miss: the cache never fails a request.
+down) counts as a miss: the cache never fails a request, and a level that keeps failing is
+skipped or paused by the level itself and reported by `problems()` (/readyz: degraded).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Awaitable, Callable, Hashable, Protocol, TypeVar
 
 from cachetools import LRUCache
 
+from edge.log_throttle import LogThrottle
 from edge.metrics import Metrics
 
 log = logging.getLogger("edge.cache")
@@ -65,6 +67,10 @@ class Level(Protocol):
 
     async def put(self, digest: str, rendition: Rendition) -> None: ...
 
+    def problems(self) -> list[str]:
+        """What keeps the level from working fully now (for /readyz), or []."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -83,6 +89,9 @@ class MemoryLevel:
 
     async def close(self) -> None:
         return None
+
+    def problems(self) -> list[str]:
+        return []
 
     async def get(self, digest: str) -> Rendition | None:
         return self._entries.get(digest)
@@ -104,6 +113,7 @@ class RenditionCache:
     def __init__(self, levels: list[Level], metrics: Metrics) -> None:
         self.levels = levels
         self.metrics = metrics
+        self._log = LogThrottle(log)  # a level failing on every request: one line a minute, not one per request
 
     async def open(self) -> None:
         for level in self.levels:
@@ -113,28 +123,31 @@ class RenditionCache:
         for level in self.levels:
             await level.close()
 
+    def problems(self) -> list[str]:
+        """The levels' faults (Redis skipped, a read-only or full disk): the service is degraded, not down."""
+        return [problem for level in self.levels for problem in level.problems()]
+
     async def get(self, digest: str) -> tuple[Rendition | None, str | None]:
         """(rendition, name of the level it came from), or (None, None)."""
         for depth, level in enumerate(self.levels):
-            found = await _safely(level.get(digest), level.name, "read")
+            found = await self._safely(level.get(digest), level.name, "read")
             self.metrics.cache_lookups.labels(level.name, "hit" if found else "miss").inc()
             if found is not None:
                 for upper in self.levels[:depth]:
-                    await _safely(upper.put(digest, found), upper.name, "write")
+                    await self._safely(upper.put(digest, found), upper.name, "write")
                 return found, level.name
         return None, None
 
     async def put(self, digest: str, rendition: Rendition) -> None:
         for level in self.levels:
-            await _safely(level.put(digest, rendition), level.name, "write")
+            await self._safely(level.put(digest, rendition), level.name, "write")
 
-
-async def _safely(operation: Awaitable[T], level: str, what: str) -> T | None:
-    try:
-        return await operation
-    except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
-        log.warning("cache level %s failed to %s: %s", level, what, exc)
-        return None
+    async def _safely(self, operation: Awaitable[T], level: str, what: str) -> T | None:
+        try:
+            return await operation
+        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            self._log.log((level, what), logging.WARNING, "cache level %s failed to %s: %s", level, what, exc)
+            return None
 
 
 class SingleFlight:

@@ -5,42 +5,66 @@ from __future__ import annotations
 import logging
 
 import redis.asyncio as redis_async
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from edge.breaker import Breaker
 from edge.cache import Rendition, dump, load
+from edge.log_throttle import LogThrottle
+from edge.metrics import Metrics
 
 log = logging.getLogger("edge.cache")
 _PREFIX = "edge:r:"
+_TIMEOUT = 0.5  # seconds for a whole call; Redis answers in about a millisecond
+_IN_FLIGHT = 16  # calls at once; more are skipped (a miss), so the pool never waits for a connection
 
 
 class RedisLevel:
     """Renditions as Redis strings with a TTL; Redis' own maxmemory policy bounds the total.
 
-    Timeouts are short: a slow or absent Redis costs a miss, not a slow answer.
+    Every call goes through a circuit breaker (edge.breaker): a slow, hung or absent Redis
+    costs a few requests one deadline each, then every call is a miss at once until a
+    background PING answers again. redis-py's own retries are off (they would multiply the
+    deadline), and its pool holds one connection per call the breaker lets through, plus one
+    for the probe, so taking a connection never waits.
     """
 
     name = "redis"
 
-    def __init__(self, url: str, ttl_seconds: int) -> None:
+    def __init__(self, url: str, ttl_seconds: int, metrics: Metrics) -> None:
         self.ttl = ttl_seconds
-        self.client = redis_async.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.client = redis_async.from_url(
+            url, socket_timeout=_TIMEOUT, socket_connect_timeout=_TIMEOUT, retry=Retry(NoBackoff(), 0),
+            max_connections=_IN_FLIGHT + 1)
+        self.breaker = Breaker("redis", self.client.ping, (RedisConnectionError, RedisTimeoutError, OSError),
+                               metrics, timeout=_TIMEOUT, most=_IN_FLIGHT)
+        self._log = LogThrottle(log)
 
     async def open(self) -> None:
         return None
 
+    def problems(self) -> list[str]:
+        problem = self.breaker.problem()
+        return [problem] if problem else []
+
     async def get(self, digest: str) -> Rendition | None:
         try:
-            blob = await self.client.get(_PREFIX + digest)
-        except RedisError as exc:
-            log.warning("redis read failed: %s", exc)
+            blob = await self.breaker.call(lambda: self.client.get(_PREFIX + digest), None)
+        except RedisError as exc:  # an error answer (e.g. a command refused): Redis is up, this is a miss
+            self._log.log("read", logging.WARNING, "redis read failed: %s", exc)
             return None
         return load(blob) if blob else None
 
     async def put(self, digest: str, rendition: Rendition) -> None:
         try:
-            await self.client.set(_PREFIX + digest, dump(rendition), ex=self.ttl or None)
-        except RedisError as exc:
-            log.warning("redis write failed: %s", exc)
+            await self.breaker.call(lambda: self.client.set(_PREFIX + digest, dump(rendition), ex=self.ttl or None),
+                                    None)
+        except RedisError as exc:  # e.g. OOM past maxmemory with a noeviction policy
+            self._log.log("write", logging.WARNING, "redis write failed: %s", exc)
 
     async def close(self) -> None:
+        await self.breaker.close()
         await self.client.aclose()

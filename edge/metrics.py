@@ -70,6 +70,16 @@ class Metrics:
                                       ["level", "result"], registry=r)
         self.cache_bytes = _Gauge("edge_cache_bytes", "Bytes held by the rendition cache, by level", ["level"],
                                   registry=r)
+        self.breaker_state = _Gauge("edge_breaker_state", "Circuit breaker of a shared dependency: 1 open "
+                                    "(calls skipped), 0 closed", ["dependency"], registry=r)
+        self.breaker_opens = _Counter("edge_breaker_opens_total", "Times a dependency's circuit breaker opened",
+                                      ["dependency"], registry=r)
+        self.breaker_refused = _Counter("edge_breaker_refused_total", "Calls to a dependency skipped by its "
+                                        "breaker, by reason (open, busy, stalled)", ["dependency", "reason"],
+                                        registry=r)
+        self.disk_cache_state = _Gauge("edge_disk_cache_state", "1 for the disk cache's state: ok, read_only "
+                                       "(serving hits, not writing) or full (trimmed, writes paused)", ["state"],
+                                       registry=r)
         self.singleflight_joins = Counter("edge_singleflight_joins_total",
                                           "Requests that joined a rendition already being made", registry=r)
         self.source_seconds = Histogram("edge_source_fetch_seconds", "Time to fetch an original for processing",

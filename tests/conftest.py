@@ -251,14 +251,16 @@ def process(server: Server, key: str, process: str, bucket: str = "test") -> req
     return server.get(f"/{bucket}/{key}", params={"x-oss-process": process})
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
-    """A real redis-server on a free loopback port (Debian's redis-server, installed by ./setup.sh)."""
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    """A real redis-server on a free loopback port, writing nothing to disk: (process, URL).
+
+    Fails the test when redis-server is not installed (./setup.sh installs Debian's redis-server).
+    The caller stops the process.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run ./setup.sh (it installs Debian's redis-server)", pytrace=False)
     port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -268,6 +270,13 @@ def redis_url(tmp_path_factory) -> str:
             break
         except OSError:
             time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """The URL of a real redis-server shared by the session's tests."""
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
     process.terminate()
     process.wait(10)
