@@ -7,6 +7,11 @@ worker decodes the source once per decode scale instead of once per width
 (edge.render.render_batch: each result is byte for byte the one made alone).
 With an idle worker a job starts at once, alone: batching never adds waiting.
 Every job in a waiting batch holds a place in the pool's bounded queue.
+
+The worker runs a batch cheapest first and answers each rendition as soon as
+it is made, so no job waits behind a dearer one. When the worker dies or
+times out, the job it was making fails alone; the ones it had not reached
+are tried once more, on a fresh worker.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from edge.errors import InternalError, OssError, ProcessTimeout
 from edge.pool import WorkerPool
 from edge.render import RenderBatch, RenderJob
 
-MAX_BATCH = 8  # renditions per batch: bounds one job's memory and time (its timeout grows with it)
+MAX_BATCH = 8  # renditions per batch: bounds one job's memory
 
 
 @dataclass
@@ -25,6 +31,7 @@ class _Batch:
     jobs: list[RenderJob] = field(default_factory=list)
     futures: list[asyncio.Future] = field(default_factory=list)
     open: bool = True  # still taking jobs (until a worker is free for it)
+    order: list[int] | None = None  # the order the worker runs them in, once it has said
 
 
 class SourceBatches:
@@ -43,13 +50,16 @@ class SourceBatches:
         batch = self._waiting.get(source)
         if batch is None or len(batch.jobs) >= MAX_BATCH:
             batch = self._waiting[source] = _Batch()
-            task = asyncio.ensure_future(self._run(source, batch, data))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._run(source, batch, data))
         future = asyncio.get_running_loop().create_future()
         batch.jobs.append(job)
         batch.futures.append(future)
         return await future
+
+    def _start(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _seal(self, source: tuple, batch: _Batch) -> RenderBatch:
         """Called when a worker is free: the batch takes no more jobs, and gives back its places."""
@@ -63,28 +73,58 @@ class SourceBatches:
                 del self._waiting[source]
             self.pool.free_places(len(batch.jobs) - 1)  # the first job's place went to pool.run
 
-    async def _run(self, source: tuple, batch: _Batch, data: bytes | None) -> None:
+    async def _run(self, source: tuple, batch: _Batch, data: bytes | None, retry: bool = False) -> None:
         try:
-            meta, body = await self.pool.run("render", lambda: self._seal(source, batch), data, held=True)
-        except BaseException as exc:  # a full queue, a dead or stuck worker: the answer of every job
-            self._close(source, batch)
-            for future in batch.futures:
-                if future.done():
-                    continue
-                if isinstance(exc, Exception):
-                    future.set_exception(exc)
-                else:
-                    future.cancel()
+            job = RenderBatch(tuple(batch.jobs)) if retry else (lambda: self._seal(source, batch))
+            meta, _ = await self.pool.run("render", job, data, held=not retry,
+                                          on_item=lambda item, body: self._answer(batch, item, body))
+        except BaseException as exc:  # a full queue, a dead or stuck worker
+            if not retry:
+                self._close(source, batch)
             if not isinstance(exc, Exception):
+                _fail(batch.futures, None)
                 raise
+            if isinstance(exc, (ProcessTimeout, InternalError)):
+                self._after_crash(source, batch, data, exc, retry)
+            else:
+                _fail(batch.futures, exc)
             return
-        self.pool.metrics.renders.inc(len(meta["items"]))
         self.pool.metrics.decodes.inc(meta["decodes"])
-        offset = 0
-        for future, (status, result, length) in zip(batch.futures, meta["items"]):
-            if not future.done():  # else its request went away
-                if status == "ok":
-                    future.set_result((result, body[offset:offset + length]))
-                else:
-                    future.set_exception(result)
-            offset += length
+
+    def _answer(self, batch: _Batch, item: tuple, body: bytes) -> None:
+        """One message of the worker: the order it runs the batch in, or one rendition made."""
+        if item[0] == "order":
+            batch.order = item[1]
+            return
+        _, index, status, result = item
+        self.pool.metrics.renders.inc()
+        future = batch.futures[index]
+        if not future.done():  # else its request went away
+            if status == "ok":
+                future.set_result((result, body))
+            else:
+                future.set_exception(result)
+
+    def _after_crash(self, source: tuple, batch: _Batch, data: bytes | None, exc: OssError, retried: bool) -> None:
+        """The worker died or timed out: the job it was making fails with `exc`; the others it had
+        not reached are tried once more on another worker (if this was not that try already)."""
+        pending = [i for i, future in enumerate(batch.futures) if not future.done()]
+        culprit = next((i for i in batch.order or () if i in pending), None)
+        if culprit is not None:
+            batch.futures[culprit].set_exception(exc)
+            pending.remove(culprit)
+        if retried or not pending or culprit is None and len(pending) == 1:
+            _fail([batch.futures[i] for i in pending], exc)
+            return
+        again = _Batch([batch.jobs[i] for i in pending], [batch.futures[i] for i in pending], open=False)
+        self._start(self._run(source, again, data, retry=True))
+
+
+def _fail(futures: list[asyncio.Future], exc: Exception | None) -> None:
+    """Fail (or, with None, cancel) each future not yet answered."""
+    for future in futures:
+        if not future.done():
+            if exc is None:
+                future.cancel()
+            else:
+                future.set_exception(exc)

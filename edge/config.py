@@ -78,6 +78,8 @@ class Limits:
     target_pixels: int = field(default=4096 * 4096, metadata=_check(lambda v: v > 0, "must be > 0"))
     target_side: int = field(default=4096 * 4, metadata=_check(lambda v: v > 0, "must be > 0"))
     rotate_side: int = field(default=4096, metadata=_check(lambda v: v > 0, "must be > 0"))
+    # The most estimated CPU one rendition may cost (edge.cost, docs/reliability.md); over it is a 400.
+    work_budget_ms: int = field(default=8000, metadata=_check(lambda v: v > 0, "must be > 0 milliseconds"))
     connect_timeout: float = field(default=3.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
     read_timeout: float = field(default=10.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
 

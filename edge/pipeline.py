@@ -17,9 +17,11 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
+from edge import cost
 from edge.errors import InvalidArgument, MissingArgument, WatermarkError
 
 if TYPE_CHECKING:
+    from edge.config import Limits
     from edge.frames import Frames, RenderContext
 
 MAX_PROCESS_LENGTH = 4096
@@ -72,6 +74,13 @@ class Operation:
     def inputs(self) -> tuple[str, ...]:
         """Keys of other objects of the same bucket this step reads (a watermark image)."""
         return ()
+
+    def work(self, width: int, height: int, limits: "Limits") -> tuple[tuple[int, int], float] | None:
+        """(the largest size this step can make of a `width` x `height` frame, its work on that
+        frame in nanoseconds of one core): what edge.cost adds up before a render; None when the
+        step will refuse that input before any work (ImageTooLarge). The default is a cheap pass
+        that keeps the size; a step that costs more, or grows the image, says so."""
+        return (width, height), width * height * cost.PASS_NS
 
 
 OPERATIONS: dict[str, type[Operation]] = {}
@@ -196,6 +205,8 @@ class Pipeline:
         """Normalise: pixel steps in order, the last setting of each kind, nothing that is a no-op."""
         pixels: list[Operation] = []
         settings: dict[str, Operation] = {}
+        steps = list(steps)
+        cost.actions_check(sum(1 for step in steps if step.stage == "pixels"))
         for step in steps:
             if step.stage == "pixels":
                 if not step.is_noop():

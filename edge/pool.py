@@ -7,7 +7,10 @@ one that waits past `queue_timeout` is refused the same way, so a client is
 not kept beyond what a CDN would wait for (it would retry anyway). A
 job that runs past `job_timeout` has its worker killed and replaced (504
 ProcessTimeout); a worker that dies fails only its own job (500) and is
-replaced. Workers are recycled after `max_jobs` jobs or past `max_rss` bytes.
+replaced. A worker that dies while idle is replaced at once (each worker's
+exit is watched), so no job is sent to a dead one and the count of live
+workers is true. Workers are recycled after `max_jobs` jobs or past
+`max_rss` bytes.
 """
 
 from __future__ import annotations
@@ -45,9 +48,20 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    async def call(self, name: str, job: object, data: bytes | None) -> tuple[object, bytes]:
+    async def call(self, name: str, job: object, data: bytes | None, on_item, progress) -> tuple[object, bytes]:
+        """Send the job; pass each `("item"/"order", ...)` message to `on_item(meta, body)` and
+        call `progress()` after it; return the final answer."""
         await channel.write_message(self.writer, (name, job), data or b"")
-        return await channel.read_message(self.reader)
+        while True:
+            answer, body = await channel.read_message(self.reader)
+            if answer[0] in ("ok", "error"):
+                return answer, body
+            on_item(answer, body)
+            progress()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
 
     async def stop(self, grace: float = 2.0) -> None:
         """Close the channel (the worker exits on its own), and kill it if it lingers."""
@@ -107,14 +121,16 @@ class WorkerPool:
 
     # -- running jobs -----------------------------------------------------
 
-    async def run(self, name: str, job: object, data: bytes | None = None, held: bool = False) -> tuple[dict, bytes]:
+    async def run(self, name: str, job: object, data: bytes | None = None, held: bool = False,
+                  on_item=None) -> tuple[dict, bytes]:
         """Run job `name` (see edge.worker.JOBS) in a worker; return its (meta, body).
 
         `job` may be a function that makes the job: it is called once a worker
         is free, so a job can gather more work while it waits (edge.batches).
-        A job with a `cost` (the number of renditions in a batch) gets that
-        many job timeouts. `held`: the caller took its queue place already
-        (`hold_place`), and this job uses it.
+        `held`: the caller took its queue place already (`hold_place`), and
+        this job uses it. A job that answers as it goes (a render batch) has
+        each of its messages passed to `on_item(meta, body)`, and the job
+        timeout counts from the last of them.
 
         Raises what the job raised (an OssError), ServiceUnavailable when the
         queue is full or the job waited `queue_timeout` for a worker,
@@ -127,20 +143,22 @@ class WorkerPool:
         self.metrics.queue_wait_seconds.observe(time.monotonic() - queued_at)
         if callable(job):
             job = job()
-        timeout = self.job_timeout * getattr(job, "cost", 1)
-        task = asyncio.ensure_future(self._execute(worker, name, job, data, timeout))
+        task = asyncio.ensure_future(self._execute(worker, name, job, data, on_item or _no_items))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return await asyncio.shield(task)
 
     async def _execute(self, worker: Worker, name: str, job: object, data: bytes | None,
-                       timeout: float) -> tuple[dict, bytes]:
+                       on_item) -> tuple[dict, bytes]:
         self._busy += 1
         self.metrics.busy_workers.set(self._busy)
         started = time.monotonic()
+        timeout = self.job_timeout
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):  # not wait_for: no task of its own per job
-                answer, body = await worker.call(name, job, data)
+            async with asyncio.timeout(timeout) as deadline:  # not wait_for: no task of its own per job
+                answer, body = await worker.call(
+                    name, job, data, on_item, lambda: deadline.reschedule(loop.time() + timeout))
         except TimeoutError:
             self._replace(worker, "timeout")
             self.metrics.jobs.labels(name, "timeout").inc()
@@ -171,8 +189,11 @@ class WorkerPool:
             self._held -= 1
         if self._closing:
             raise ServiceUnavailable("the server is shutting down")
-        if self._idle:
-            return self._idle.pop()
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            self._replace(worker, "died")  # its exit is being reported: never send it a job
         if not held:
             self._check_room()
         waiter = asyncio.get_running_loop().create_future()
@@ -224,8 +245,13 @@ class WorkerPool:
     # -- replacing workers ------------------------------------------------
 
     def _replace(self, worker: Worker, reason: str) -> None:
-        """Retire `worker` (killed unless it is merely recycled) and start another in its place."""
+        """Retire `worker` (killed unless it is merely recycled) and start another in its place;
+        nothing when it was retired already."""
+        if worker not in self._workers:
+            return
         self._workers.discard(worker)
+        with contextlib.suppress(ValueError):
+            self._idle.remove(worker)
         self.metrics.live_workers.set(len(self._workers))
         self.metrics.worker_restarts.labels(reason).inc()
         if reason != "recycle":
@@ -275,4 +301,17 @@ class WorkerPool:
             raise RuntimeError(f"worker {process.pid} said {hello!r} instead of ready")
         self._workers.add(worker)
         self.metrics.live_workers.set(len(self._workers))
+        self._in_background(self._watch(worker))
         return worker
+
+    async def _watch(self, worker: Worker) -> None:
+        """Replace `worker` as soon as it exits on its own while idle (killed, out of memory): a
+        busy one's death is its job's to report (edge.pool._execute)."""
+        await worker.process.wait()
+        if worker in self._idle:
+            log.warning("worker %d exited while idle (status %s); replacing it", worker.pid, worker.process.returncode)
+            self._replace(worker, "died")
+
+
+def _no_items(meta: object, body: bytes) -> None:
+    raise RuntimeError(f"a job that does not answer as it goes sent {meta!r}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from edge import cost
 from edge.codecs import ANIMATED, READABLE, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
@@ -67,11 +68,6 @@ class RenderBatch:
 
     jobs: tuple[RenderJob, ...]
 
-    @property
-    def cost(self) -> int:
-        """How many job timeouts the batch may take (edge.pool)."""
-        return len(self.jobs)
-
 
 def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     """Run `job` on the source bytes `data` (or the file at `job.path`).
@@ -79,36 +75,50 @@ def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     Returns ({"content_type", "format", "width", "height", "frames"}, body);
     for a JSON answer the content type is application/json and format "json".
     Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
-    bytes that are not a readable image, InvalidArgument from operations.
+    bytes that are not a readable image, InvalidArgument from operations
+    and for a rendition over the work budget (edge.cost).
     """
-    return _render_guarded(job, source_bytes(job, data), {})
+    return _guarded(_finish, _guarded(_prepare, job, source_bytes(job, data)), {})
 
 
-def render_batch(batch: RenderBatch, data: bytes | None) -> tuple[dict, bytes]:
+def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
     """Run every job of `batch` on their one source; a decode at a given scale and orientation is
     made once and shared (with the next batches of the same source too, see _Kept), so each
     result is byte for byte what `render` makes of that job alone.
 
-    Returns ({"items": [("ok", meta, body length) | ("error", OssError, 0), ...], "decodes": how
-    many decodes the batch made}, the bodies one after another). Raises when the source cannot
-    be read at all, or the error of a batch of one (so that a failed job counts as one).
+    Every job's cost is estimated from the header first; then they run cheapest first, and each
+    answer is sent as soon as it is made, so no job waits behind a dearer one. `emit(meta, body)`
+    sends: `("item", index, "error", OssError)` for a job refused before any decode; `("order",
+    [index, ...])`, the order the others will run in; then `("item", index, "ok", meta)` with the
+    body, or `("item", index, "error", OssError)`, for each as it is done. Returns {"decodes": how
+    many decodes the batch made}. Raises when the source cannot be read at all, or the error of a
+    batch of one (so that a failed job counts as one).
     """
     source = batch.jobs[0].source
     raw, decodes = _Kept.take(source, lambda: source_bytes(batch.jobs[0], data))
     kept = len(decodes)
-    items, bodies = [], []
-    for job in batch.jobs:
+    alone = len(batch.jobs) == 1
+    ready = []
+    for index, job in enumerate(batch.jobs):
         try:
-            meta, body = _render_guarded(job, raw, decodes)
+            ready.append((index, _guarded(_prepare, job, raw)))
         except OssError as exc:
-            if len(batch.jobs) == 1:
+            if alone:
                 raise
-            items.append(("error", exc, 0))
+            emit(("item", index, "error", exc), b"")
+    ready.sort(key=lambda pair: pair[1].work_ms)
+    emit(("order", [index for index, _ in ready]), b"")
+    for index, prepared in ready:
+        try:
+            meta, body = _guarded(_finish, prepared, decodes)
+        except OssError as exc:
+            if alone:
+                raise
+            emit(("item", index, "error", exc), b"")
             continue
-        items.append(("ok", meta, len(body)))
-        bodies.append(body)
+        emit(("item", index, "ok", meta), body)
     _Kept.keep(source, raw, decodes)
-    return {"items": items, "decodes": len(decodes) - kept}, b"".join(bodies)
+    return {"decodes": len(decodes) - kept}
 
 
 KEEP_SECONDS = 2.0  # how long a worker keeps its last source's decodes for the next job
@@ -153,13 +163,14 @@ def forget_kept() -> None:
     _Kept.forget()
 
 
-def _render_guarded(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
+def _guarded(step, *args):
+    """`step(*args)`, with what Pillow raises on corrupt or truncated bytes answered as BadRequest."""
     try:
-        return _render(job, raw, decodes)
+        return step(*args)
     except OssError:
         raise
-    except _CORRUPT as exc:
-        raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    except _CORRUPT:
+        raise BadRequest("the source image is corrupt or truncated") from None
 
 
 def source_bytes(job: RenderJob, data: bytes | None) -> bytes:
@@ -181,9 +192,23 @@ def read_limited(path: str, limit: int) -> bytes:
     return raw
 
 
-def _render(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
-    """Make one rendition. `decodes` keeps the decoded frames by (decoded size, orientation,
-    animation) for the other jobs of a batch: they use them too, never a decode of their own."""
+@dataclass
+class _Prepared:
+    """A job whose header is read, settings applied and cost checked; nothing decoded yet.
+    `answer` is set when the header alone answers it (info)."""
+
+    job: RenderJob
+    im: Image.Image
+    ctx: RenderContext
+    orientation: int = 1
+    keep_animation: bool = False
+    work_ms: float = 0.0
+    answer: tuple[dict, bytes] | None = None
+
+
+def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
+    """Read the header, check the limits and the cost (edge.cost), apply the whole-image settings
+    and pick the JPEG draft scale: everything before the decode."""
     if not raw:
         raise BadRequest("the source object is empty, not an image")
     try:
@@ -203,27 +228,40 @@ def _render(job: RenderJob, raw: bytes, decodes: dict) -> tuple[dict, bytes]:
         source_exif=_exif(im),
         inputs=dict(job.inputs),
     )
+    prepared = _Prepared(job, im, ctx)
     pixel_steps = job.pipeline.pixel_steps()
     for step in job.pipeline.steps:
         if step.stage != "pixels":
             step.apply(Frames([]), ctx)
             if ctx.document is not None:  # info: answered from the header, no pixel decoded
-                return _answer(step, pixel_steps, ctx.document, im.size)
+                prepared.answer = _answer(step, pixel_steps, ctx.document, im.size)
+                return prepared
 
-    orientation = _orientation(ctx.source_exif) if _auto_orient(job.pipeline) else 1
+    prepared.orientation = _orientation(ctx.source_exif) if _auto_orient(job.pipeline) else 1
     if pixel_steps and im.format == "JPEG":
-        _draft(im, pixel_steps[0], orientation, ctx)
-
+        _draft(im, pixel_steps[0], prepared.orientation, ctx)
     fmt = output_format(ctx)
-    keep_animation = fmt.animation and im.format in ANIMATED
-    shared = (im.size, orientation, keep_animation)
+    prepared.keep_animation = fmt.animation and im.format in ANIMATED
+    prepared.work_ms = _check_cost(job.pipeline, im, ctx, prepared.orientation,
+                                   ctx.source_frames if prepared.keep_animation else 1, fmt.name)
+    return prepared
+
+
+def _finish(prepared: _Prepared, decodes: dict) -> tuple[dict, bytes]:
+    """Decode (or take the decode another job of the batch made: `decodes` keeps them by decoded
+    size, orientation and animation), run the pixel steps, encode."""
+    if prepared.answer is not None:
+        return prepared.answer
+    im, ctx, orientation = prepared.im, prepared.ctx, prepared.orientation
+    shared = (im.size, orientation, prepared.keep_animation)
     if shared in decodes:
         frames = decodes[shared]  # not a copy (13 ms for 2000x1500): operations never change their input
     else:
-        frames = _decode(im, keep_animation=keep_animation, limits=limits)
+        frames = _decode(im, keep_animation=prepared.keep_animation, limits=ctx.limits)
         if orientation != 1:
             frames = frames.map(lambda frame: frame.transpose(_UPRIGHT[orientation]))
         decodes[shared] = frames
+    pixel_steps = prepared.job.pipeline.pixel_steps()
     for index, step in enumerate(pixel_steps):
         frames = step.apply(frames, ctx)
         if ctx.document is not None:
@@ -247,8 +285,8 @@ def decode_still(raw: bytes, limits: Limits) -> Image.Image:
         im = normalise(im, im.info.get("icc_profile"))
     except Image.UnidentifiedImageError:
         raise BadRequest("it is not an image in a supported format") from None
-    except _CORRUPT as exc:
-        raise BadRequest(f"it is corrupt or truncated ({type(exc).__name__})") from None
+    except _CORRUPT:
+        raise BadRequest("it is corrupt or truncated") from None
     return im if orientation == 1 else im.transpose(_UPRIGHT[orientation])
 
 
@@ -273,12 +311,26 @@ def _check_source_size(im: Image.Image, limits: Limits) -> None:
         raise ImageTooLarge(f"the source image is {width}x{height}, over the limit of {limits.source_pixels} pixels")
 
 
+def _check_cost(pipeline: Pipeline, im: Image.Image, ctx: RenderContext, orientation: int, frames: int,
+                output: str) -> float:
+    """The estimated work in ms; refuses, before decoding, a rendition over the budget (edge.cost)."""
+    full, decoded = ctx.source_size, im.size
+    if orientation in _SWAPS_SIDES:
+        full, decoded = full[::-1], decoded[::-1]
+    return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output, ctx.limits)
+
+
 def _auto_orient(pipeline: Pipeline) -> bool:
     setting = pipeline.setting("auto-orient")
     return setting is None or bool(getattr(setting, "enabled", True))
 
 
 def _exif(im: Image.Image) -> Image.Exif | None:
+    if im.format == "PNG" and "exif" not in im.info:
+        # Pillow decodes a whole PNG to look for an eXIf chunk after the pixels (which the PNG
+        # spec discourages); that decode would come before the cost check, and once per job of
+        # a batch. An eXIf chunk before the pixels is read as usual.
+        return None
     try:
         return im.getexif()
     except Exception:  # a broken EXIF block must not fail the image

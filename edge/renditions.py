@@ -11,7 +11,7 @@ from cachetools import LRUCache, TTLCache
 from edge.batches import SourceBatches
 from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
-from edge.errors import InvalidObjectName, NoSuchKey, OssError, WatermarkError
+from edge.errors import InvalidObjectName, NoSuchKey, OssError, ProcessTimeout, WatermarkError
 from edge.metrics import Metrics
 from edge.pipeline import Pipeline
 from edge.pool import WorkerPool
@@ -26,6 +26,7 @@ RENDER_VERSION = "5"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman t
 INPUT_BYTES = 32 << 20
 # A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
 # the source changes, which changes the digest: remember it briefly instead of decoding again.
+# So is a job timeout: the same URL would hold a worker for the whole job timeout again.
 FAILURE_SECONDS = 30
 
 
@@ -120,7 +121,7 @@ class Renditions:
             else:
                 meta, body = await self.batches.render(job, data)
         except OssError as exc:
-            if 400 <= exc.status < 500:
+            if 400 <= exc.status < 500 or isinstance(exc, ProcessTimeout):
                 self._failures[wanted.digest] = exc
             raise
         rendition = Rendition(body, meta["content_type"], wanted.etag, wanted.obj.last_modified)

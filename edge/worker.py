@@ -1,9 +1,10 @@
 """A worker process: `python -m edge.worker <fd>`. Runs jobs sent by the server, one at a time.
 
 Each request is `(job name, job)` plus the source bytes; each answer is
-`("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. Anything a
-job raises becomes an answer, so a hostile image fails its own request and
-nothing else. A worker left idle for as long as it keeps a source's decodes
+`("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. A render
+batch sends `("item", ...)` messages before its answer, one per rendition as
+it is made (edge.render.render_batch). Anything a job raises becomes an
+answer, so a hostile image fails its own request and nothing else. A worker left idle for as long as it keeps a source's decodes
 (edge.render.KEEP_SECONDS) drops them and gives its free heap back to the system. The worker ends when the
 server closes the channel.
 """
@@ -24,17 +25,27 @@ from edge.errors import InternalError, OssError
 from edge.render import KEEP_SECONDS, forget_kept
 
 JOBS = {}
+_channel: socket.socket | None = None  # the server's end, for the jobs that answer as they go
 
 
 def _load_jobs() -> None:
     import plugins.operations  # noqa: F401  (registers the operations)
     from edge.probe import probe
-    from edge.render import render_batch
 
-    JOBS["render"] = render_batch  # one job or several of the same source (edge.batches)
+    JOBS["render"] = _render  # one job or several of the same source (edge.batches)
     JOBS["probe"] = probe
     JOBS["snapshot"] = _snapshot
     JOBS["upscale"] = _upscale
+
+
+def _render(batch, data):
+    from edge.render import render_batch
+
+    return render_batch(batch, data, _send_item), b""
+
+
+def _send_item(meta, body: bytes) -> None:
+    channel.send_blocking(_channel, meta, body)
 
 
 # PyAV (~20 MB) and OpenCV with numpy (~30 MB) per worker: imported when such a job first comes.
@@ -68,6 +79,8 @@ def _give_memory_back() -> None:
 
 def serve(sock: socket.socket) -> None:
     """Answer jobs on `sock` until the server closes it."""
+    global _channel
+    _channel = sock
     channel.send_blocking(sock, ("ready", os.getpid()))
     incoming = select.poll()  # not select(): the channel's descriptor may be above 1023
     incoming.register(sock, select.POLLIN)
@@ -86,9 +99,9 @@ def serve(sock: socket.socket) -> None:
             answer = ("error", exc, _rss_bytes())
         except MemoryError:
             answer = ("error", InternalError("the worker ran out of memory on this image"), _rss_bytes())
-        except Exception as exc:  # a bug, not bad input: log it, answer 500, keep serving
+        except Exception:  # a bug, not bad input: log it, answer 500, keep serving
             traceback.print_exc(file=sys.stderr)
-            answer = ("error", InternalError(f"processing failed ({type(exc).__name__})"), _rss_bytes())
+            answer = ("error", InternalError("processing failed; quote the request id"), _rss_bytes())
         channel.send_blocking(sock, answer, body)
 
 

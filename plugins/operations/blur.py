@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from PIL import ImageFilter
 
+from edge import cost
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
 from plugins.operations._pixels import filter_frame
@@ -35,6 +36,9 @@ class Blur(Operation):
     def sigma(self) -> float:
         """The standard deviation, in pixels, of the blur actually applied."""
         return min(self.s, math.sqrt(self.r * (self.r + 1) / 3))
+
+    def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float]:
+        return cost.same_size(width, height, cost.FILTER_NS)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         gaussian = ImageFilter.GaussianBlur(self.sigma())

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from edge import cost
 from edge.errors import InvalidArgument, MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
@@ -94,6 +95,16 @@ class Resize(Operation):
     def draft_size(self, width: int, height: int, ctx: RenderContext) -> tuple[int, int] | None:
         plan = self.plan(width, height)
         return None if plan is None else plan[0]
+
+    def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float] | None:
+        plan = self.plan(width, height)
+        if plan is None:
+            return (width, height), 0
+        (scaled_w, scaled_h), final = plan
+        if cost.over_target(scaled_w, scaled_h, limits) or cost.over_target(*final, limits):
+            return None
+        resampled = max(width * height, scaled_w * scaled_h) * cost.RESAMPLE_NS
+        return final, resampled + final[0] * final[1] * cost.PASS_NS
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         width, height = ctx.pop_undrafted_size() or frames.size

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PIL import Image
 
+from edge import cost
 from edge.errors import ImageTooLarge
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
@@ -30,6 +32,17 @@ class Rotate(Operation):
 
     def is_noop(self) -> bool:
         return self.degrees == 0
+
+    def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float] | None:
+        if width > limits.rotate_side or height > limits.rotate_side:
+            return None
+        if self.degrees in _EXACT:
+            size = (height, width) if self.degrees != 180 else (width, height)
+            return size, width * height * cost.PASS_NS
+        turn = math.radians(self.degrees)
+        cos, sin = abs(math.cos(turn)), abs(math.sin(turn))
+        size = (math.ceil(width * cos + height * sin), math.ceil(width * sin + height * cos))
+        return size, size[0] * size[1] * cost.ROTATE_NS
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         width, height = frames.size

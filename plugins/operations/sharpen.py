@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PIL import ImageFilter
 
+from edge import cost
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Params, operation
 from plugins.operations._pixels import filter_frame
@@ -27,6 +28,9 @@ class Sharpen(Operation):
 
     def canonical_params(self) -> list[str]:
         return [str(self.value)]
+
+    def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float]:
+        return cost.same_size(width, height, cost.FILTER_NS)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         mask = ImageFilter.UnsharpMask(radius=RADIUS, percent=self.value, threshold=0)

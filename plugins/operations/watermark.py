@@ -149,7 +149,7 @@ class Watermark(Operation):
     def inputs(self) -> tuple[str, ...]:
         return () if self.image is None else (self.image,)
 
-    def work(self, width: int, height: int) -> tuple[tuple[int, int], float]:
+    def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float]:
         # A block may cover the whole image; a filled one about twice over (rows are staggered).
         return cost.same_size(width, height, cost.COMPOSITE_NS * (2 if self.fill else 1))
 

@@ -1,0 +1,66 @@
+"""Measure the per-pixel costs that edge/cost.py adds up, with this Pillow on this machine.
+
+    python benchmarks/cost.py
+
+Prints nanoseconds of CPU per pixel for each stage the estimate counts, beside the constant
+edge.cost uses for it. The constants are rounded up from such a run (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge import cost  # noqa: E402
+from edge.codecs import pillow_heif  # noqa: E402,F401  (registers the HEIF encoder)
+from edge.demo import landscape  # noqa: E402
+
+
+def cpu_ns_per_pixel(work, pixels: int, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best / pixels * 1e9
+
+
+def main() -> None:
+    photo = landscape(2000, 1500).convert("RGB")
+    pixels = photo.width * photo.height
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=90)
+    photo.save(png, "PNG")
+    turned = photo.rotate(-33, expand=True)
+    rows = [
+        ("decode JPEG (entropy + IDCT)", lambda: Image.open(io.BytesIO(jpeg.getvalue())).load(), pixels,
+         cost.JPEG_ENTROPY_NS + cost.JPEG_IDCT_NS),
+        ("decode PNG", lambda: Image.open(io.BytesIO(png.getvalue())).load(), pixels, cost.DECODE_NS["PNG"]),
+        ("resize LANCZOS to 1/2", lambda: photo.resize((1000, 750), Image.Resampling.LANCZOS, reducing_gap=3.0),
+         pixels, cost.RESAMPLE_NS),
+        ("rotate 33 (per result pixel)", lambda: photo.rotate(-33, Image.Resampling.BICUBIC, expand=True),
+         turned.width * turned.height, cost.ROTATE_NS),
+        ("Gaussian blur", lambda: photo.filter(ImageFilter.GaussianBlur(29)), pixels, cost.FILTER_NS),
+        ("transpose", lambda: photo.transpose(Image.Transpose.ROTATE_90), pixels, cost.PASS_NS),
+    ]
+    encoders = {"jpg": ("JPEG", {"quality": 85, "optimize": True}),
+                "png": ("PNG", {"compress_level": 6, "compress_type": zlib.Z_RLE}),
+                "webp": ("WEBP", {"quality": 85, "method": 4}),
+                "heic": ("HEIF", {"quality": 85, "enc_params": {"preset": "medium"}}),
+                "avif": ("AVIF", {"quality": 85, "speed": 8})}
+    for name, (pillow, options) in encoders.items():
+        rows.append((f"encode {name}", lambda p=pillow, o=options: photo.save(io.BytesIO(), p, **o), pixels,
+                     cost.ENCODE_NS[name]))
+    print(f"{'stage':32} {'measured ns/px':>15} {'edge.cost':>10}")
+    for label, work, count, constant in rows:
+        print(f"{label:32} {cpu_ns_per_pixel(work, count):15.1f} {constant:10}")
+
+
+if __name__ == "__main__":
+    main()

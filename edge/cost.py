@@ -1,0 +1,110 @@
+"""What a rendition will cost, decided from the source's header and the pipeline before any pixel is decoded.
+
+A URL is short and a render can be long: `image/rotate,1/rotate,1/...` or a
+blur of every frame of an animation enlarged to 4096 pixels held a worker for
+the whole job timeout. So every render first adds up an estimate of its work
+(in nanoseconds of one core, from per-pixel costs measured with this Pillow on
+an x86-64 core: `python benchmarks/cost.py` measures them again) and refuses,
+with a 400 that names the step, what is over `limits.work_budget_ms`.
+
+The estimate is deliberately an upper bound of the usual case: each step's
+size is the most it can be (a crop is assumed to keep everything), and a
+batch's shared decodes are counted once per rendition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edge.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from edge.config import Limits
+    from edge.pipeline import Pipeline
+
+# Pixel actions in one process string (all its `|` parts), counted as written; whole-image
+# settings (format, quality, interlace, auto-orient) are not counted, as the last one wins. The
+# longest chain the manuals show has six (resize, crop, rotate, three watermarks); every pixel
+# action once is 15. More is no rendition anyone needs, only a way to multiply work.
+MAX_ACTIONS = 20
+
+# Nanoseconds of one core per pixel, measured (docs/reliability.md).
+PASS_NS = 4          # a cheap pass over every pixel (a point operation, a paste, a transpose)
+RESAMPLE_NS = 16     # LANCZOS, per pixel of the larger of source and result
+ROTATE_NS = 40       # bicubic rotation by an angle that is not a right angle, per result pixel
+FILTER_NS = 50       # Gaussian blur and unsharp mask, any radius (Pillow's are box blurs)
+COMPOSITE_NS = 15    # alpha-compositing a watermark block
+# JPEG: entropy decoding is paid for every source pixel, the inverse DCT only for the decoded
+# (draft-scaled) ones.
+JPEG_ENTROPY_NS, JPEG_IDCT_NS = 3, 4
+DECODE_NS = {"PNG": 20, "GIF": 10, "WEBP": 20, "BMP": 2, "TIFF": 5, "HEIF": 40, "AVIF": 40}
+ENCODE_NS = {"jpg": 6, "png": 100, "webp": 120, "bmp": 3, "gif": 20, "tiff": 3, "heic": 1600, "avif": 160}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the header says: the size (upright), the size the decoder will produce (upright;
+    smaller after a JPEG draft), and how many frames will be decoded."""
+
+    format: str
+    size: tuple[int, int]
+    decoded: tuple[int, int]
+    frames: int
+
+
+def actions_check(count: int) -> None:
+    """InvalidArgument when a process string has more than MAX_ACTIONS actions."""
+    if count > MAX_ACTIONS:
+        raise InvalidArgument(f"x-oss-process: {count} processing actions; a process may have at most {MAX_ACTIONS} "
+                              "(format, quality, interlace and auto-orient not counted)")
+
+
+def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits") -> list[tuple[str, float]]:
+    """The work of each stage in nanoseconds, in order: ("decode", ns), (step canonical, ns)...,
+    ("format,<output>", ns). `output` is the output format's name ("jpg"). A step that will refuse
+    its input (a resize over the target limits) ends the list: rendering stops there."""
+    width, height = source.size
+    decoded = source.decoded[0] * source.decoded[1]
+    frames = source.frames
+    entropy = width * height * JPEG_ENTROPY_NS if source.format in ("JPEG", "MPO") else 0
+    per_pixel = JPEG_IDCT_NS if entropy else DECODE_NS.get(source.format, 20)
+    stages = [("decode", frames * (entropy + decoded * per_pixel))]
+    # A step plans from the full size (as it does when rendering), but the first one works on
+    # what the decoder made, which a JPEG draft may have shrunk for it.
+    shrink = decoded / (width * height)
+    for step in pipeline.pixel_steps():
+        planned = step.work(width, height, limits)
+        if planned is None:
+            return stages
+        (width, height), ns = planned
+        stages.append((step.canonical(), frames * ns * shrink))
+        shrink = 1.0
+    stages.append((f"format,{output}", frames * width * height * ENCODE_NS.get(output, 20)))
+    return stages
+
+
+def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits") -> float:
+    """The estimated work in ms; InvalidArgument naming the step that takes it over
+    `limits.work_budget_ms`."""
+    total, budget_ms = 0.0, limits.work_budget_ms
+    for stage, ns in estimate(pipeline, source, output, limits):
+        total += ns / 1e6
+        if total > budget_ms:
+            frames = f"{source.frames} frames of " if source.frames > 1 else ""
+            raise InvalidArgument(
+                f"x-oss-process: too costly: with {stage} the rendition of {frames}a "
+                f"{source.size[0]}x{source.size[1]} image would take about {total / 1000:.1f} s of CPU, "
+                f"over this server's budget of {budget_ms / 1000:g} s per rendition; ask for fewer or "
+                f"smaller steps")
+    return total
+
+
+def over_target(width: int, height: int, limits: "Limits") -> bool:
+    """Whether a `width` x `height` result breaks the target limits (RenderContext.check_target)."""
+    return width > limits.target_side or height > limits.target_side or width * height > limits.target_pixels
+
+
+def same_size(width: int, height: int, ns_per_pixel: float) -> tuple[tuple[int, int], float]:
+    """(size, work in ns) of a step that keeps the size and costs `ns_per_pixel` per pixel."""
+    return (width, height), width * height * ns_per_pixel

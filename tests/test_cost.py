@@ -1,0 +1,150 @@
+"""Bounded cost per request: a short URL that asks for a long render is refused before any decode,
+a URL that timed out is answered at once for a while, and one job's trouble stays its own."""
+
+import concurrent.futures
+import os
+import signal
+import time
+
+import pytest
+from PIL import Image
+
+import plugins.operations  # noqa: F401  (registers the operations for Pipeline.parse)
+from conftest import process, write_samples
+from edge import cost
+from edge.config import Limits
+from edge.errors import InvalidArgument
+from edge.pipeline import Pipeline
+from test_pool import SLOW, cpu_seconds, pool_server
+
+ROTATE_130 = "image/" + "/".join(["rotate,1"] * 130)  # 1,231 characters
+GIF_KILLER = "image/resize,w_4096,limit_0/rotate,33/blur,r_50,s_50/format,webp"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The usual samples, a copy of big.png to keep a worker busy, and a 480x270 animated GIF of 30 frames."""
+    folder = tmp_path_factory.mktemp("cost")
+    write_samples(folder)
+    (folder / "busy.png").write_bytes((folder / "big.png").read_bytes())
+    frames = [Image.new("RGB", (480, 270), (i * 8, 100, 200 - i * 6)) for i in range(30)]
+    frames[0].save(folder / "clip.gif", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    return folder
+
+
+def timed(srv, key, process_string):
+    started = time.monotonic()
+    answer = process(srv, key, process_string)
+    return answer, time.monotonic() - started
+
+
+def test_too_many_actions_are_refused_while_parsing_naming_the_limit():
+    with pytest.raises(InvalidArgument, match=r"130 processing actions; a process may have at most 20"):
+        Pipeline.parse(ROTATE_130)
+    # Whole-image settings are not counted: the last one wins, they add no work.
+    Pipeline.parse("image/" + "/".join(["format,png", "quality,q_80"] * 30 + ["resize,w_10"] * 20))
+
+
+def test_the_estimate_names_the_step_that_goes_over_the_budget():
+    source = cost.Source("GIF", (480, 270), (480, 270), frames=30)
+    with pytest.raises(InvalidArgument, match=r"with rotate,33 the rendition of 30 frames of a 480x270 image"):
+        cost.check(Pipeline.parse(GIF_KILLER), source, "webp", Limits())
+    # A photo's ordinary thumbnail, decoded at 1/8 by the JPEG draft, is far under it.
+    thumb = cost.check(Pipeline.parse("image/resize,w_300"), cost.Source("JPEG", (4000, 3000), (500, 375), 1),
+                       "jpg", Limits())
+    assert 20 < thumb < 100
+
+
+def test_killer_urls_answer_400_at_once_and_ordinary_misses_beside_them_all_get_200(tmp_path, folder):
+    srv = pool_server(tmp_path, folder, workers=2, job_timeout=30)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(12) as executor:
+            killers = [executor.submit(timed, srv, "photo.jpg", ROTATE_130),
+                       executor.submit(timed, srv, "clip.gif", GIF_KILLER)] * 2
+            ordinary = [executor.submit(timed, srv, "photo.jpg", f"image/resize,w_{w}") for w in range(100, 108)]
+            for future in killers:
+                answer, seconds = future.result()
+                assert answer.status_code == 400 and "<Code>InvalidArgument</Code>" in answer.text
+                assert seconds < 1.0, seconds
+            assert "with rotate,33" in killers[1].result()[0].text
+            assert [f.result()[0].status_code for f in ordinary] == [200] * 8
+        assert srv.metric("edge_worker_restarts_total") == 0
+    finally:
+        srv.stop()
+
+
+def test_a_url_that_timed_out_is_answered_at_once_for_a_while(tmp_path, folder):
+    srv = pool_server(tmp_path, folder, workers=1, job_timeout=0.5)
+    try:
+        first, _ = timed(srv, "big.png", SLOW)
+        assert first.status_code == 504 and "<Code>ProcessTimeout</Code>" in first.text
+        again, seconds = timed(srv, "big.png", SLOW)
+        assert again.status_code == 504 and seconds < 0.2
+        assert srv.metric("edge_worker_restarts_total", reason="timeout") == 1  # no second worker killed
+        assert process(srv, "photo.jpg", "image/resize,w_20").status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_cheap_renditions_batched_with_a_dear_one_are_answered_before_it(tmp_path, folder):
+    srv = pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60)
+    try:
+        dear = ("big.png", "image/rotate,45/format,png")  # ~3 s
+        cheap = [("big.png", f"image/resize,w_{100 + i}") for i in range(7)]
+        with concurrent.futures.ThreadPoolExecutor(9) as executor:
+            blocker = executor.submit(process, srv, "busy.png", SLOW)
+            time.sleep(0.3)
+            dear_future = executor.submit(timed, srv, *dear)
+            time.sleep(0.1)  # the dear one opens the batch: it is asked first
+            cheap_futures = [executor.submit(timed, srv, *ask) for ask in cheap]
+            assert blocker.result().status_code == 200
+            dear_answer, dear_seconds = dear_future.result()
+            cheap_results = [f.result() for f in cheap_futures]
+        assert dear_answer.status_code == 200
+        assert all(answer.status_code == 200 for answer, _ in cheap_results)
+        assert srv.metric("edge_jobs_total", job="render") <= 3  # the blocker, the batch (+1 if early)
+        slowest_cheap = max(seconds for _, seconds in cheap_results)
+        assert slowest_cheap < dear_seconds - 1.5, (slowest_cheap, dear_seconds)
+    finally:
+        srv.stop()
+
+
+def test_a_worker_killed_in_a_batch_fails_only_the_job_it_was_making(tmp_path, folder):
+    srv = pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60)
+    try:
+        [worker] = srv.worker_pids()
+        angles = (44, 45, 46, 47)  # four renditions of about the same cost (~1.5 s each)
+        with concurrent.futures.ThreadPoolExecutor(5) as executor:
+            blocker = executor.submit(process, srv, "busy.png", SLOW)
+            time.sleep(0.3)
+            futures = [executor.submit(process, srv, "big.png", f"image/rotate,{a}/format,jpg") for a in angles]
+            assert blocker.result().status_code == 200
+            start = cpu_seconds(worker)
+            deadline = time.monotonic() + 20
+            while cpu_seconds(worker) - start < 0.5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(worker, signal.SIGKILL)
+            codes = [f.result(60).status_code for f in futures]
+        assert sorted(codes) == [200, 200, 200, 500], codes
+        assert srv.metric("edge_worker_restarts_total", reason="crash") == 1
+    finally:
+        srv.stop()
+
+
+def test_workers_killed_while_idle_are_replaced_at_once_and_no_request_fails(tmp_path, folder):
+    srv = pool_server(tmp_path, folder, workers=2)
+    try:
+        old = srv.worker_pids()
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (set(srv.worker_pids()) & set(old) or len(srv.worker_pids()) < 2):
+            time.sleep(0.05)
+        assert len(srv.worker_pids()) == 2 and not set(srv.worker_pids()) & set(old)
+        assert srv.metric("edge_worker_restarts_total", reason="died") == 2
+        assert srv.metric("edge_live_workers") == 2
+        assert srv.get("/readyz").json()["workers"] == 2
+        codes = [process(srv, "photo.jpg", f"image/resize,w_{w}").status_code for w in range(30, 40)]
+        assert codes == [200] * 10
+    finally:
+        srv.stop()
