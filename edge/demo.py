@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-DEMO_VERSION = "2"
+DEMO_VERSION = "3"
 SAMPLES = ("photo.jpg", "logo.png", "animated.gif", "portrait.jpg", "clip.mp4")
 # The demo's credentials, printed by the banner: the AppCode of seed 000's example (the transcode
 # and upscale APIs) and the access key of config/example.toml (signatures, saveas).
@@ -168,7 +168,7 @@ def _portrait_with_exif(path: Path) -> None:
 
 
 def _clip(path: Path, seconds: int = 3, fps: int = 10) -> None:
-    """A short H.264 video (320x180, keyframe each second) of the sun crossing the landscape."""
+    """A short H.264 video (320x180, keyframe each second) of a red balloon rising across the landscape."""
     import av  # only when the demo is made
 
     scenery = landscape(320, 180)
@@ -178,8 +178,10 @@ def _clip(path: Path, seconds: int = 3, fps: int = 10) -> None:
         stream.codec_context.gop_size = fps
         for index in range(seconds * fps):
             image = scenery.copy()
-            x = 20 + index * 280 // (seconds * fps)
-            ImageDraw.Draw(image).ellipse([x - 12, 30, x + 12, 54], fill=(255, 214, 110))
+            x, y = 20 + index * 280 // (seconds * fps), 150 - index * 120 // (seconds * fps)
+            draw = ImageDraw.Draw(image)
+            draw.line([x, y + 14, x, y + 34], fill=(60, 60, 60))
+            draw.ellipse([x - 10, y - 14, x + 10, y + 14], fill=(220, 40, 40))
             frame = av.VideoFrame.from_image(image)
             frame.pts, frame.time_base = index, Fraction(1, fps)
             for packet in stream.encode(frame):
