@@ -24,6 +24,7 @@ from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.config import Config, ConfigError
 from edge.errors import BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, render_xml
+from edge.gpu import make_gpu
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
 from edge.pool import WorkerPool
@@ -36,11 +37,13 @@ log = logging.getLogger("edge")
 def make_app(config: Config) -> web.Application:
     """The application for `config`; workers and client sessions start with it and stop with it.
 
-    Raises ConfigError when a bucket's style does not parse, so a typo stops start-up.
+    Raises ConfigError when a bucket's style does not parse, so a typo stops start-up, and when
+    `[gpu] enabled = "on"` finds no usable GPU.
     """
     _check_styles(config)
     app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
     metrics = Metrics()
+    gpu = make_gpu(config, metrics)  # the start-up probe (a subprocess); None without a GPU
     server = config.server
     pool = WorkerPool(
         size=server.worker_count, queue=server.queue, job_timeout=server.job_timeout, metrics=metrics,
@@ -53,12 +56,15 @@ def make_app(config: Config) -> web.Application:
         renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics),
         sources={},
     )
+    origin.renditions.gpu = gpu
     origin.sources = {
         name: make_source(bucket.source, config.limits, origin, config.cache.revalidate_seconds)
         for name, bucket in config.buckets.items()
     }
     app[ORIGIN] = origin
     app.cleanup_ctx.append(_resources)
+    if gpu is not None:
+        app.cleanup_ctx.append(gpu.cleanup_ctx)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)

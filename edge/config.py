@@ -159,12 +159,30 @@ class UpscaleConfig:
 
 
 @dataclass(frozen=True)
+class GpuConfig:
+    """The GPU path for JPEG misses (docs/gpu.md; the extra `edge-origin[gpu]`)."""
+
+    # auto: used where the start-up probe finds a usable GPU; on: refuse to start without one.
+    enabled: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "on", "off"),
+                                                         'must be "auto", "on" or "off"'))
+    # While the GPU worker is down its renditions are answered 503 with Retry-After, or, with
+    # "cpu", made by the CPU workers under the CPU's ETag.
+    fallback: str = field(default="503", metadata=_check(lambda v: v in ("503", "cpu"), 'must be "503" or "cpu"'))
+    batch: int = field(default=32, metadata=_check(lambda v: 1 <= v <= 256, "must be 1..256"))
+    batch_wait_ms: float = field(default=3.0, metadata=_check(lambda v: 0 <= v <= 100, "must be 0..100 ms"))
+    queue: int = field(default=256, metadata=_check(lambda v: 1 <= v <= 100_000, "must be 1..100000"))
+    # "cpu" runs the GPU path's code on nvImageCodec's CPU backend: for tests, never faster.
+    device: str = field(default="gpu", metadata=_check(lambda v: v in ("gpu", "cpu"), 'must be "gpu" or "cpu"'))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     cache: CacheConfig = CacheConfig()
     limits: Limits = Limits()
     buckets: Mapping[str, BucketConfig] = field(default_factory=dict)
     upscale: UpscaleConfig = UpscaleConfig()
+    gpu: GpuConfig = GpuConfig()
 
     def bucket_for_host(self, host: str) -> BucketConfig | None:
         """The bucket whose `domains` holds `host` (port ignored, case-insensitive), if any."""
@@ -228,7 +246,7 @@ def _deep_copy(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build_config(raw: dict[str, Any]) -> Config:
-    _reject_unknown(raw, {"server", "cache", "limits", "buckets", "upscale"}, "")
+    _reject_unknown(raw, {"server", "cache", "limits", "buckets", "upscale", "gpu"}, "")
     buckets_raw = raw.get("buckets", {})
     if not isinstance(buckets_raw, dict):
         raise ConfigError("buckets: must be a table of buckets")
@@ -247,6 +265,7 @@ def _build_config(raw: dict[str, Any]) -> Config:
         limits=_build(Limits, _as_table(raw.get("limits", {}), "limits"), "limits"),
         buckets=types.MappingProxyType(buckets),
         upscale=_build(UpscaleConfig, _as_table(raw.get("upscale", {}), "upscale"), "upscale"),
+        gpu=_build(GpuConfig, _as_table(raw.get("gpu", {}), "gpu"), "gpu"),
     )
 
 

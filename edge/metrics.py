@@ -88,6 +88,16 @@ class Metrics:
                                       registry=r)
         self.bytes_in = Counter("edge_source_bytes_total", "Bytes of originals fetched for processing", registry=r)
         self.bytes_out = Counter("edge_response_bytes_total", "Body bytes of rendition answers", registry=r)
+        # The GPU worker (edge.gpu), present only where [gpu] found a GPU.
+        self.gpu_jobs = _Counter("edge_gpu_jobs_total", "Renditions sent to the GPU worker, by outcome (ok, error, "
+                                 "timeout, crash, retried, unavailable, rejected)", ["outcome"], registry=r)
+        self.gpu_batch_size = Histogram("edge_gpu_batch_size", "Renditions per GPU batch",
+                                        buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
+        self.gpu_seconds = Histogram("edge_gpu_batch_seconds", "Time the GPU worker spent on a batch, decode to "
+                                     "the last encoded byte", buckets=_LATENCY, registry=r)
+        self.gpu_queue_wait_seconds = Histogram("edge_gpu_queue_wait_seconds", "Time a rendition waited for its "
+                                                "GPU batch to be sent", buckets=_LATENCY, registry=r)
+        self.gpu_worker_up = Gauge("edge_gpu_worker_up", "1 while the GPU worker runs", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

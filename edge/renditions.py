@@ -31,14 +31,16 @@ FAILURE_SECONDS = 30
 
 
 def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline,
-                     inputs: tuple[SourceObject, ...] = ()) -> str:
+                     inputs: tuple[SourceObject, ...] = (), renderer: str = "") -> str:
     """What a rendition is stored under: a hash of the render version, the bucket, the key, the
     source's validator, the canonical process string and the validators of the other objects it
-    reads (watermark images). A changed source, watermark, process or render version never finds
-    an old entry."""
+    reads (watermark images), and the GPU renderer's id (edge.gpu) when the GPU makes it. A changed
+    source, watermark, process, render version or GPU renderer never finds an old entry."""
     parts = [RENDER_VERSION, bucket, obj.key, obj.etag, pipeline.canonical()]
     for other in inputs:
         parts += [other.key, other.etag]
+    if renderer:
+        parts.append(renderer)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -57,6 +59,7 @@ class Wanted:
     pipeline: Pipeline
     inputs: tuple[SourceObject, ...]
     digest: str
+    renderer: str = ""  # the GPU renderer's id when the GPU makes it (edge.gpu), "" for the CPU workers
 
     @property
     def etag(self) -> str:
@@ -70,6 +73,7 @@ class Renditions:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
         self.flights = SingleFlight(metrics)
         self.batches = SourceBatches(pool)
+        self.gpu = None  # edge.gpu.Gpu, set by edge.app where [gpu] found a usable GPU
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
         self._probes: LRUCache = LRUCache(maxsize=10_000)
         self._inputs: LRUCache = LRUCache(maxsize=INPUT_BYTES, getsizeof=len)
@@ -93,7 +97,9 @@ class Renditions:
             except (NoSuchKey, InvalidObjectName):
                 raise _missing_watermark(key) from None
         inputs = tuple(inputs)
-        return Wanted(bucket, source, obj, pipeline, inputs, rendition_digest(bucket, obj, pipeline, inputs))
+        renderer = await self.gpu.renderer_for(bucket, source, obj, pipeline) if self.gpu else ""
+        return Wanted(bucket, source, obj, pipeline, inputs, rendition_digest(bucket, obj, pipeline, inputs, renderer),
+                      renderer)
 
     async def get(self, wanted: Wanted) -> tuple[Rendition, str]:
         """The rendition and how it was found: "HIT" (memory), "HIT-DISK", "HIT-REDIS", "MISS" (made
@@ -118,6 +124,8 @@ class Renditions:
         try:
             if video:
                 meta, body = await self.pool.run("snapshot", job, data)
+            elif wanted.renderer:
+                meta, body = await self.gpu.render(job, data)
             else:
                 meta, body = await self.batches.render(job, data)
         except OssError as exc:

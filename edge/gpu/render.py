@@ -1,0 +1,259 @@
+"""Make a batch of renditions on the GPU: decode all, then per image resize, crop, rotate, then encode all.
+
+Runs in the GPU worker (edge.gpu.worker). Each job is planned on the host
+first, with the CPU path's own rules (edge.render, the operations' `plan` and
+`box`, edge.codecs.effective_quality), so sizes, limits, errors and quality
+are the CPU's; then the pixels go through nvImageCodec and edge.gpu.resample.
+With `cpu=True` the same code runs on nvImageCodec's CPU-only backend and a
+Pillow resize: the stand-in used by the tests and `benchmarks/gpu.py --dry`.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
+from edge.errors import BadRequest, ImageTooLarge, OssError
+from edge.frames import Frames, RenderContext
+from edge.gpu.resample import draft_scale, gap_factors
+from edge.render import RenderJob, _auto_orient, _check_source_size, _exif, _orientation, source_bytes
+
+GPU_RENDER_VERSION = "1"  # bump when a change alters the GPU path's bytes for the same URL
+_SWAPS_SIDES = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class GpuBatch:
+    """Renditions for the GPU worker, of any sources. `sizes[i]`: how many bytes of the message's blob
+    are job i's source (0: the worker reads `jobs[i].path`)."""
+
+    jobs: tuple[RenderJob, ...]
+    sizes: tuple[int, ...]
+
+
+@dataclass
+class Plan:
+    """What to do to one decoded image: `steps` of ("reduce", fx, fy), ("resize", (w, h), box),
+    ("crop", (left, top, right, bottom)), ("orient", 1-8) in order; then encode at `quality`."""
+
+    raw: bytes
+    quality: int
+    steps: list = field(default_factory=list)
+    size: tuple[int, int] = (0, 0)
+
+
+def plan(job: RenderJob, raw: bytes) -> Plan:
+    """The steps for `job` on the JPEG `raw`, reading its header only. Raises the OssError the CPU
+    path would (limits, a crop outside the image, a result over the target limits)."""
+    try:
+        im = Image.open(io.BytesIO(raw), formats=("JPEG",))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__})") from None
+    limits = job.limits
+    _check_source_size(im, limits)
+    exif = _exif(im)
+    ctx = RenderContext(limits=limits, source_format="JPEG",
+                        source_quality=estimate_jpeg_quality(getattr(im, "quantization", None)),
+                        source_bytes=len(raw), source_size=im.size, source_exif=exif)
+    pixel_steps = job.pipeline.pixel_steps()
+    for step in job.pipeline.steps:
+        if step.stage != "pixels":
+            step.apply(Frames([]), ctx)
+    if output_format(ctx).name != "jpg":
+        raise BadRequest("the GPU path writes JPEG only")  # routing sends no other job here
+    result = Plan(raw, effective_quality(ctx))
+    size = im.size
+    orientation = _orientation(exif) if _auto_orient(job.pipeline) else 1
+    if pixel_steps and pixel_steps[0].name == "resize":
+        size = _draft(result, size, orientation, pixel_steps[0], ctx)
+    if orientation != 1:
+        result.steps.append(("orient", orientation))
+        if orientation in _SWAPS_SIDES:
+            size = (size[1], size[0])
+    for step in pixel_steps:
+        size = _STEPS[step.name](result, size, step, ctx)
+    result.size = size
+    return result
+
+
+def _draft(result: Plan, size, orientation, resize, ctx) -> tuple[int, int]:
+    """edge.render._draft, with the block average standing in for libjpeg's DCT scaling."""
+    upright = (size[1], size[0]) if orientation in _SWAPS_SIDES else size
+    wanted = resize.draft_size(*upright, ctx)
+    if wanted is None:
+        return size
+    if orientation in _SWAPS_SIDES:
+        wanted = (wanted[1], wanted[0])
+    scale = draft_scale(size, wanted)
+    if scale == 1:
+        return size
+    result.steps.append(("reduce", scale, scale))
+    ctx.undrafted_size = upright
+    return (-(-size[0] // scale), -(-size[1] // scale))
+
+
+def _resize(result: Plan, size, step, ctx) -> tuple[int, int]:
+    """plugins.operations.resize.Resize.apply, as steps."""
+    plan_ = step.plan(*(ctx.pop_undrafted_size() or size))
+    if plan_ is None:
+        return size
+    scaled, final = plan_
+    ctx.check_target(*scaled, what="resize")
+    ctx.check_target(*final, what="resize")
+    if size != scaled:
+        fx, fy = gap_factors(size, scaled)  # Pillow's reducing_gap=3.0
+        box = None
+        if fx > 1 or fy > 1:
+            result.steps.append(("reduce", fx, fy))
+            box = (0.0, 0.0, size[0] / fx, size[1] / fy)
+        result.steps.append(("resize", scaled, box))
+    if step.m == "fill" and scaled != final:
+        left, top = (scaled[0] - final[0]) // 2, (scaled[1] - final[1]) // 2
+        result.steps.append(("crop", (left, top, left + final[0], top + final[1])))
+        return final
+    return scaled
+
+
+def _crop(result: Plan, size, step, ctx) -> tuple[int, int]:
+    left, top, right, bottom = step.box(*size)
+    result.steps.append(("crop", (left, top, right, bottom)))
+    return (right - left, bottom - top)
+
+
+def _rotate(result: Plan, size, step, ctx) -> tuple[int, int]:
+    side = ctx.limits.rotate_side
+    if size[0] > side or size[1] > side:
+        raise ImageTooLarge(f"rotate: the image is {size[0]}x{size[1]}; rotation takes sides of at most {side}")
+    result.steps.append(("orient", {90: 6, 180: 3, 270: 8}[step.degrees]))
+    return (size[1], size[0]) if step.degrees != 180 else size
+
+
+_STEPS = {"resize": _resize, "crop": _crop, "rotate": _rotate}
+
+
+def orient(pixels, orientation: int):
+    """`pixels` (HxWxC, NumPy or CuPy) turned as EXIF `orientation` says (edge.render._UPRIGHT)."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.transpose(1, 0, 2)
+    if orientation == 6:
+        return pixels.transpose(1, 0, 2)[:, ::-1]
+    if orientation == 7:
+        return pixels[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return pixels.transpose(1, 0, 2)[::-1]
+    return pixels
+
+
+class Renderer:
+    """nvImageCodec's decoder and encoder and a resampler, on the GPU or (`cpu`) on the CPU only.
+
+    The decoder backend is fixed when the worker starts (the hardware JPEG decoder where the device
+    has one, else CUDA), never chosen by load, so the same URL gives the same bytes."""
+
+    def __init__(self, cpu: bool = False, hardware: bool = True) -> None:
+        from nvidia import nvimgcodec as nv
+
+        self.nv, self.cpu = nv, cpu
+        if cpu:
+            import numpy
+
+            from edge.gpu.resample import CpuResampler
+
+            device, decode_backend, encode_backend = nv.NVIMGCODEC_DEVICE_CPU_ONLY, nv.BackendKind.CPU_ONLY, \
+                nv.BackendKind.CPU_ONLY
+            self.xp, self.resampler = numpy, CpuResampler()
+        else:
+            import cupy
+
+            from edge.gpu.resample import CudaResampler
+
+            device, encode_backend = 0, None
+            decode_backend = nv.BackendKind.HW_GPU_ONLY if hardware else nv.BackendKind.GPU_ONLY
+            self.xp, self.resampler = cupy, CudaResampler()
+        self.decoder = nv.Decoder(device_id=device, backends=[nv.Backend(decode_backend)])
+        # On a GPU, nvImageCodec's own choice of encoder (nvJPEG's CUDA encoder): it refused to
+        # create one restricted to GPU_ONLY (H200, nvImageCodec 0.9).
+        self.encoder = nv.Encoder(device_id=device, backends=[nv.Backend(encode_backend)] if cpu else None)
+        self.decode_params = nv.DecodeParams(apply_exif_orientation=False, color_spec=nv.ColorSpec.SRGB)
+        self._encode_params: dict[int, object] = {}
+
+    def encode_params(self, quality: int):
+        nv = self.nv
+        if quality not in self._encode_params:
+            self._encode_params[quality] = nv.EncodeParams(
+                quality_type=nv.QualityType.QUALITY, quality_value=quality,
+                chroma_subsampling=nv.ChromaSubsampling.CSS_420,
+                jpeg_encode_params=nv.JpegEncodeParams(progressive=False, optimized_huffman=True))
+        return self._encode_params[quality]
+
+    def run(self, plans: list[Plan]) -> list[bytes | OssError]:
+        """Encoded JPEG bytes per plan, or the error of that plan alone."""
+        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params)
+        results: list[bytes | OssError] = [b""] * len(plans)
+        pending: dict[int, list[tuple[int, object]]] = {}
+        for index, (p, image) in enumerate(zip(plans, decoded)):
+            if image is None:
+                results[index] = BadRequest("the source image is corrupt or truncated (the JPEG decoder refused it)")
+                continue
+            pixels = self.xp.asarray(image.cpu()) if self.cpu else self.xp.asarray(image)
+            for step in p.steps:
+                pixels = self._apply(pixels, step)
+            pending.setdefault(p.quality, []).append((index, self.xp.ascontiguousarray(pixels)))
+        for quality, items in pending.items():
+            streams = self.encoder.encode([pixels for _, pixels in items], "jpeg", params=self.encode_params(quality))
+            for (index, _), stream in zip(items, streams):
+                results[index] = bytes(stream) if stream is not None else \
+                    BadRequest("the JPEG encoder refused this image")
+        return results
+
+    def _apply(self, pixels, step):
+        kind = step[0]
+        if kind == "reduce":
+            return self.resampler.reduce(self.xp.ascontiguousarray(pixels), step[1], step[2])
+        if kind == "resize":
+            return self.resampler.resize(self.xp.ascontiguousarray(pixels), step[1], step[2])
+        if kind == "crop":
+            left, top, right, bottom = step[1]
+            return pixels[top:bottom, left:right]
+        return orient(pixels, step[1])
+
+
+def render_batch(renderer: Renderer, batch: GpuBatch, blob: bytes) -> tuple[dict, bytes]:
+    """Make every job of `batch`: ({"items": [("ok", meta, length) | ("error", OssError, 0)], "gpu_seconds":
+    time from decode to the last encoded byte, "images": how many reached the GPU}, the bodies in order).
+    One job's error is its own item; an error of the GPU itself raises (the whole batch fails)."""
+    plans: list[Plan | OssError] = []
+    offset = 0
+    for job, size in zip(batch.jobs, batch.sizes):
+        data = blob[offset:offset + size] if size else None
+        offset += size
+        try:
+            plans.append(plan(job, source_bytes(job, data)))
+        except OssError as exc:
+            plans.append(exc)
+        except OSError as exc:
+            plans.append(BadRequest(f"the source could not be read ({exc.strerror})"))
+    ready = [p for p in plans if isinstance(p, Plan)]
+    started = time.perf_counter()
+    made = iter(renderer.run(ready) if ready else [])
+    gpu_seconds = time.perf_counter() - started
+    items, bodies = [], []
+    for p in plans:
+        result = next(made) if isinstance(p, Plan) else p
+        if isinstance(result, OssError):
+            items.append(("error", result, 0))
+            continue
+        items.append(("ok", {"content_type": "image/jpeg", "format": "jpg", "width": p.size[0],
+                             "height": p.size[1], "frames": 1}, len(result)))
+        bodies.append(result)
+    return {"items": items, "gpu_seconds": gpu_seconds, "images": len(ready)}, b"".join(bodies)

@@ -1,0 +1,64 @@
+"""The GPU worker process: `python -m edge.gpu.worker <fd> [--cpu] [--cuda-decoder]`. Holds the GPU context.
+
+One process per GPU, since each CUDA context costs 0.5-1.2 GB of device
+memory. It speaks edge.channel as edge.worker does: it says
+`("ready", pid, renderer id)`, then answers each `("render", GpuBatch)` plus
+the sources' bytes with `("ok", meta, rss)` plus the bodies
+(edge.gpu.render.render_batch), or `("error", OssError, rss)` when the batch
+failed as a whole. `--cpu` runs nvImageCodec's CPU-only backend and a Pillow
+resize instead (tests, `benchmarks/gpu.py --dry`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from edge import channel
+from edge.errors import InternalError, OssError
+from edge.worker import _rss_bytes
+
+
+def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
+    """Answer batches on `sock` until the server closes it."""
+    from edge.gpu.render import render_batch
+
+    channel.send_blocking(sock, ("ready", os.getpid(), renderer_id))
+    while True:
+        message = channel.recv_blocking(sock)
+        if message is None:
+            return
+        (_, batch), blob = message
+        body = b""
+        try:
+            meta, body = render_batch(renderer, batch, blob)
+            answer = ("ok", meta, _rss_bytes())
+        except OssError as exc:
+            answer = ("error", exc, _rss_bytes())
+        except Exception as exc:  # the device or a library failed: the batch fails, the worker goes on
+            traceback.print_exc(file=sys.stderr)
+            answer = ("error", InternalError(f"the GPU failed on this batch ({type(exc).__name__})"), _rss_bytes())
+        channel.send_blocking(sock, answer, body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
+    sock = socket.socket(fileno=int(argv[0]))
+    import plugins.operations  # noqa: F401  (the jobs' pipelines hold operations)
+    from edge.gpu.probe import renderer_id
+    from edge.gpu.render import Renderer
+
+    cpu, hardware = "--cpu" in argv, "--cuda-decoder" not in argv
+    renderer = Renderer(cpu=cpu, hardware=hardware)
+    try:
+        serve(sock, renderer, renderer_id(cpu=cpu, hardware=hardware))
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass
+
+
+if __name__ == "__main__":
+    main()
