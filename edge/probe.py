@@ -12,11 +12,15 @@ from edge.render import RenderJob, source_bytes
 
 
 def probe(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
-    """({"format", "width", "height", "frames"}, b"") of the source of `job`; BadRequest if not an image."""
+    """({"format", "width", "height", "frames", "orientation"}, b"") of the source of `job`: the size as
+    stored, and the EXIF orientation (1-8; 5-8 mean the upright picture is `height` x `width`).
+    BadRequest if not an image."""
     raw = source_bytes(job, data)
     try:
         im = Image.open(io.BytesIO(raw), formats=READABLE)
     except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise BadRequest("the source object is not an image in a supported format") from None
     frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
-    return {"format": im.format, "width": im.size[0], "height": im.size[1], "frames": frames}, b""
+    orientation = im.getexif().get(0x0112, 1)
+    return {"format": im.format, "width": im.size[0], "height": im.size[1], "frames": frames,
+            "orientation": orientation if orientation in range(1, 9) else 1}, b""

@@ -72,10 +72,13 @@ async def handle(request: web.Request, kind: Kind) -> web.StreamResponse:
     if kind is G2W and (facts["width"] > GIF_MAX[0] or facts["height"] > GIF_MAX[1]):
         raise TranscodeUnsupported(
             f"the GIF is {facts['width']}x{facts['height']}; at most {GIF_MAX[0]}x{GIF_MAX[1]} is supported")
-    if width > facts["width"] or height > facts["height"]:
+    # The picture is turned upright first (auto-orient), so a phone's sideways-stored JPEG is
+    # measured as it is seen.
+    upright = (facts["height"], facts["width"]) if facts.get("orientation", 1) >= 5 else (facts["width"], facts["height"])
+    if width > upright[0] or height > upright[1]:
         raise TranscodeUnsupported(
             f"the size asked ({width}x{height}) is larger than the original "
-            f"({facts['width']}x{facts['height']}); enlarging is not supported")
+            f"({upright[0]}x{upright[1]}); enlarging is not supported")
     return await rendition_response(request, bucket, source, obj, _pipeline(width, height, kind),
                                     bucket.cache_control)
 
