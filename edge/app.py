@@ -23,7 +23,9 @@ from edge import fonts, objects, transcode, upscale
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.config import Config, ConfigError
-from edge.errors import BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, render_xml
+from edge.draining import Draining
+from edge.errors import (BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, ServiceUnavailable,
+                         render_xml)
 from edge.gpu import make_gpu
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
@@ -63,6 +65,7 @@ def make_app(config: Config) -> web.Application:
     }
     app[ORIGIN] = origin
     app.cleanup_ctx.append(_resources)
+    app.on_response_prepare.append(_mark_answer_started)
     if gpu is not None:
         app.cleanup_ctx.append(gpu.cleanup_ctx)
     app.router.add_get("/healthz", _healthz)
@@ -205,7 +208,7 @@ async def _answer_errors(request: web.Request, handler):
     request["request_id"] = rid = request_id()
     started = time.monotonic()
     try:
-        response = await handler(request)
+        response = await _in_flight(request, handler, origin.draining)
     except OssError as exc:
         response = error_response(exc, rid, origin.config.server.host_id)
     except web.HTTPException as exc:
@@ -221,6 +224,28 @@ async def _answer_errors(request: web.Request, handler):
     kind = {"original": "original", "none": "other", "upscale": "upscale"}.get(dialect, "rendition")
     origin.metrics.request_seconds.labels(kind).observe(time.monotonic() - started)
     return response
+
+
+async def _in_flight(request: web.Request, handler, draining: Draining) -> web.StreamResponse:
+    """The handler's answer, counted as in flight; while the server is stopping, a 503 that closes
+    the connection; cut short at the stop's deadline, a 503 too (edge.draining)."""
+    if draining.stopping:
+        raise ServiceUnavailable("the server is shutting down; retry shortly", headers={"Connection": "close"})
+    task = asyncio.current_task()
+    draining.requests.add(task)
+    try:
+        return await handler(request)
+    except asyncio.CancelledError:
+        if request.get("answer_started") or not draining.was_cut(task):
+            raise  # the client went away, or the answer is half sent: nothing else can be said
+        raise ServiceUnavailable("the server is shutting down and could not finish this request in time; "
+                                 "retry shortly", headers={"Connection": "close"}) from None
+    finally:
+        draining.requests.discard(task)
+
+
+async def _mark_answer_started(request: web.Request, response: web.StreamResponse) -> None:
+    request["answer_started"] = True
 
 
 def _from_http(exc: web.HTTPException) -> OssError:

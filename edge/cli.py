@@ -54,12 +54,14 @@ def _load(args: argparse.Namespace) -> tuple[Config, bool]:
 
 
 def _serve(app, config: Config, demo: bool) -> int:
-    from aiohttp import web
-
+    from edge import serving
     from edge.app import AccessLog
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = config.server
+    sock = serving.bind(server)
+    if sock is None:
+        return 2
     base = f"http://{server.host}:{server.port}"
     if demo:
         from edge.demo import banner, demo_folder
@@ -67,16 +69,13 @@ def _serve(app, config: Config, demo: bool) -> int:
         print(banner(base, demo_folder(), sys.executable), flush=True)
     else:
         print(f"edge: serving {', '.join(config.buckets)} on {base}", flush=True)
-    web.run_app(
-        app,
-        host=server.host,
-        port=server.port,
-        shutdown_timeout=server.shutdown_timeout,
-        access_log=logging.getLogger("aiohttp.access") if server.access_log else None,
-        access_log_class=AccessLog,
-        print=None,
-        loop=_new_loop(),
-    )
+    loop = _new_loop()
+    try:
+        loop.run_until_complete(serving.serve(
+            app, sock, server, access_log_class=AccessLog,
+            access_log=logging.getLogger("aiohttp.access") if server.access_log else None))
+    finally:
+        loop.close()
     return 0
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
 
 from edge.config import Config
+from edge.draining import Draining
 from edge.metrics import Metrics
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
@@ -24,6 +25,7 @@ class Origin:
     renditions: Renditions
     sources: dict[str, Source]
     session: aiohttp.ClientSession | None = None
+    draining: Draining = field(default_factory=Draining)
 
 
 ORIGIN = web.AppKey("origin", Origin)

@@ -108,7 +108,8 @@ class WorkerPool:
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(ServiceUnavailable("the server is shutting down"))
-        await asyncio.gather(*(w.stop() for w in list(self._workers)), return_exceptions=True)
+        # Nobody waits for what a busy worker is making any more: a short grace, then it is killed.
+        await asyncio.gather(*(w.stop(grace=0.3) for w in list(self._workers)), return_exceptions=True)
         self._workers.clear()
         self._idle.clear()
 
