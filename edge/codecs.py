@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms
 
+from edge.errors import ImageTooLarge
 from edge.frames import Frames, RenderContext
 
 try:  # HEIF/HEIC through pillow-heif; AVIF is native in Pillow >= 11.3.
@@ -33,19 +34,20 @@ class OutputFormat:
     content_type: str
     alpha: bool          # can hold transparency
     animation: bool      # can hold frames
+    max_side: int = 2**31 - 1  # the longest side the format (or its encoder) holds
 
 
 FORMATS = {
     f.name: f
     for f in (
-        OutputFormat("jpg", "JPEG", "image/jpeg", alpha=False, animation=False),
+        OutputFormat("jpg", "JPEG", "image/jpeg", alpha=False, animation=False, max_side=65500),
         OutputFormat("png", "PNG", "image/png", alpha=True, animation=False),
-        OutputFormat("webp", "WEBP", "image/webp", alpha=True, animation=True),
+        OutputFormat("webp", "WEBP", "image/webp", alpha=True, animation=True, max_side=16383),
         OutputFormat("bmp", "BMP", "image/bmp", alpha=True, animation=False),
-        OutputFormat("gif", "GIF", "image/gif", alpha=True, animation=True),
+        OutputFormat("gif", "GIF", "image/gif", alpha=True, animation=True, max_side=65535),
         OutputFormat("tiff", "TIFF", "image/tiff", alpha=True, animation=False),
         OutputFormat("heic", "HEIF", "image/heic", alpha=True, animation=False),
-        OutputFormat("avif", "AVIF", "image/avif", alpha=True, animation=False),
+        OutputFormat("avif", "AVIF", "image/avif", alpha=True, animation=False, max_side=65536),
     )
 }
 
@@ -83,8 +85,13 @@ def effective_quality(ctx: RenderContext) -> int:
 
 
 def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
-    """Encode `frames` in the rendition's output format; returns the bytes and the format."""
+    """Encode `frames` in the rendition's output format; returns the bytes and the format.
+    ImageTooLarge when the result has a side longer than the format holds."""
     fmt = output_format(ctx)
+    width, height = frames.size
+    if max(width, height) > fmt.max_side:
+        raise ImageTooLarge(f"format,{fmt.name}: the result is {width}x{height}, and {fmt.name.upper()} holds at most "
+                            f"{fmt.max_side} pixels a side; ask for a smaller size or another format")
     images = frames.images if fmt.animation else frames.images[:1]
     images = [_to_output_mode(im, fmt) for im in images]
     out = io.BytesIO()

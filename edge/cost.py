@@ -60,10 +60,13 @@ def actions_check(count: int) -> None:
                               "(format, quality, interlace and auto-orient not counted)")
 
 
-def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits") -> list[tuple[str, float]]:
+def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits",
+             max_side: int = 2**31 - 1) -> list[tuple[str, float]]:
     """The work of each stage in nanoseconds, in order: ("decode", ns), (step canonical, ns)...,
     ("format,<output>", ns). `output` is the output format's name ("jpg"). A step that will refuse
-    its input (a resize over the target limits) ends the list: rendering stops there."""
+    its input (a resize over the target limits) ends the list: rendering stops there; so does a
+    result with a side over `max_side`, which the output format cannot hold (edge.codecs.encode
+    refuses it)."""
     width, height = source.size
     decoded = source.decoded[0] * source.decoded[1]
     frames = source.frames
@@ -80,15 +83,16 @@ def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits"
         (width, height), ns = planned
         stages.append((step.canonical(), frames * ns * shrink))
         shrink = 1.0
-    stages.append((f"format,{output}", frames * width * height * ENCODE_NS.get(output, 20)))
+    if max(width, height) <= max_side:
+        stages.append((f"format,{output}", frames * width * height * ENCODE_NS.get(output, 20)))
     return stages
 
 
-def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits") -> float:
-    """The estimated work in ms; InvalidArgument naming the step that takes it over
-    `limits.work_budget_ms`."""
+def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits", max_side: int = 2**31 - 1) -> float:
+    """The estimated work in ms (arguments as `estimate`'s); InvalidArgument naming the step that
+    takes it over `limits.work_budget_ms`."""
     total, budget_ms = 0.0, limits.work_budget_ms
-    for stage, ns in estimate(pipeline, source, output, limits):
+    for stage, ns in estimate(pipeline, source, output, limits, max_side):
         total += ns / 1e6
         if total > budget_ms:
             frames = f"{source.frames} frames of " if source.frames > 1 else ""

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from edge import cost
-from edge.codecs import ANIMATED, READABLE, encode, estimate_jpeg_quality, output_format, to_srgb
+from edge import cost, truncation
+from edge.codecs import ANIMATED, READABLE, OutputFormat, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
@@ -218,6 +218,7 @@ def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
                          "(jpg, png, gif, webp, bmp, tiff, heic, avif)") from None
     limits = job.limits
     _check_source_size(im, limits)
+    truncation.check(im, raw)
     ctx = RenderContext(
         limits=limits,
         source_format=im.format or "",
@@ -243,7 +244,7 @@ def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
     fmt = output_format(ctx)
     prepared.keep_animation = fmt.animation and im.format in ANIMATED
     prepared.work_ms = _check_cost(job.pipeline, im, ctx, prepared.orientation,
-                                   ctx.source_frames if prepared.keep_animation else 1, fmt.name)
+                                   ctx.source_frames if prepared.keep_animation else 1, fmt)
     return prepared
 
 
@@ -312,12 +313,13 @@ def _check_source_size(im: Image.Image, limits: Limits) -> None:
 
 
 def _check_cost(pipeline: Pipeline, im: Image.Image, ctx: RenderContext, orientation: int, frames: int,
-                output: str) -> float:
+                output: OutputFormat) -> float:
     """The estimated work in ms; refuses, before decoding, a rendition over the budget (edge.cost)."""
     full, decoded = ctx.source_size, im.size
     if orientation in _SWAPS_SIDES:
         full, decoded = full[::-1], decoded[::-1]
-    return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output, ctx.limits)
+    return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output.name, ctx.limits,
+                      output.max_side)
 
 
 def _auto_orient(pipeline: Pipeline) -> bool:

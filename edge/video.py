@@ -26,8 +26,8 @@ def snapshot(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     try:
         with av.open(job.path if data is None else io.BytesIO(data), mode="r") as container:
             image = _grab(container, step, job.limits)
-    except av.FFmpegError as exc:
-        raise BadRequest(f"the source is not a readable video ({type(exc).__name__})") from None
+    except av.FFmpegError:
+        raise BadRequest("the source is not a readable video") from None
     ctx = RenderContext(limits=job.limits, source_format="VIDEO")
     frames = step.apply(Frames([image]), ctx)
     body, fmt = encode(frames, ctx)

@@ -72,8 +72,9 @@ class Downloads:
                 raise DownloadFailed(f"image_url could not be reached: {exc.os_error.strerror or exc}") from None
             except ValueError:  # aiohttp's InvalidURL too
                 raise DownloadFailed("image_url, or a URL it redirected to, is not a valid URL") from None
-            except aiohttp.ClientError as exc:
-                raise DownloadFailed(f"image_url could not be downloaded: {type(exc).__name__}") from None
+            except aiohttp.ClientError:
+                raise DownloadFailed("image_url could not be downloaded: the connection failed or the answer "
+                                     "was malformed") from None
         raise DownloadFailed(f"image_url redirected more than {MAX_REDIRECTS} times")
 
     def _check_literal(self, url: URL) -> None:

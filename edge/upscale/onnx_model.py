@@ -116,5 +116,5 @@ class OnnxUpscaler:
         return image.reshape(height * factor, width * factor, channels)
 
     def _failure(self, what: str, exc: Exception) -> EnhanceFailed:
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no detail given"
         return EnhanceFailed(f"the ONNX model {self.name} {what}: {detail}")

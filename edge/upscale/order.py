@@ -61,8 +61,8 @@ async def read_order(request: web.Request) -> ScaleOrder:
         else:
             raise BadParameter("the body must be multipart/form-data, application/x-www-form-urlencoded "
                                "or application/json")
-    except (ValueError, RuntimeError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:
-        raise BadParameter(f"the request body could not be read ({type(exc).__name__})") from None
+    except (ValueError, RuntimeError, aiohttp.ClientPayloadError, HttpProcessingError):
+        raise BadParameter("the request body could not be read (it is malformed or was cut short)") from None
     return _order(fields, upload)
 
 
