@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from edge import truncation
 from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
 from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
@@ -51,10 +52,11 @@ def plan(job: RenderJob, raw: bytes) -> Plan:
     path would (limits, a crop outside the image, a result over the target limits)."""
     try:
         im = Image.open(io.BytesIO(raw), formats=("JPEG",))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise BadRequest(f"the source image is corrupt or truncated ({type(exc).__name__})") from None
+    except (OSError, SyntaxError, ValueError):
+        raise BadRequest("the source image is corrupt or truncated") from None
     limits = job.limits
     _check_source_size(im, limits)
+    truncation.check(im, raw)
     exif = _exif(im)
     ctx = RenderContext(limits=limits, source_format="JPEG",
                         source_quality=estimate_jpeg_quality(getattr(im, "quantization", None)),

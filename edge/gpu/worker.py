@@ -38,9 +38,9 @@ def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
             answer = ("ok", meta, _rss_bytes())
         except OssError as exc:
             answer = ("error", exc, _rss_bytes())
-        except Exception as exc:  # the device or a library failed: the batch fails, the worker goes on
+        except Exception:  # the device or a library failed: the batch fails, the worker goes on
             traceback.print_exc(file=sys.stderr)
-            answer = ("error", InternalError(f"the GPU failed on this batch ({type(exc).__name__})"), _rss_bytes())
+            answer = ("error", InternalError("the GPU failed on this batch; quote the request id"), _rss_bytes())
         channel.send_blocking(sock, answer, body)
 
 
