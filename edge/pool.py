@@ -279,27 +279,7 @@ class WorkerPool:
         task.add_done_callback(self._background.discard)
 
     async def _spawn(self) -> Worker:
-        ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
-        # Fewer malloc arenas keep a long-lived image worker's RSS from creeping (docs/performance.md).
-        env.setdefault("MALLOC_ARENA_MAX", "2")
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "edge.worker", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
-        finally:
-            theirs.close()
-        reader, writer = await asyncio.open_connection(sock=ours)
-        worker = Worker(process, reader, writer)
-        try:
-            hello, _ = await asyncio.wait_for(channel.read_message(reader), _START_TIMEOUT)
-        except BaseException:
-            worker.kill()
-            raise
-        if not (isinstance(hello, tuple) and hello[0] == "ready"):
-            worker.kill()
-            raise RuntimeError(f"worker {process.pid} said {hello!r} instead of ready")
+        worker, _ = await start_worker("edge.worker")
         self._workers.add(worker)
         self.metrics.live_workers.set(len(self._workers))
         self._in_background(self._watch(worker))
@@ -312,6 +292,33 @@ class WorkerPool:
         if worker in self._idle:
             log.warning("worker %d exited while idle (status %s); replacing it", worker.pid, worker.process.returncode)
             self._replace(worker, "died")
+
+
+async def start_worker(module: str, *arguments: str, timeout: float = _START_TIMEOUT) -> tuple[Worker, tuple]:
+    """Start `python -m <module> <channel fd> <arguments>` and wait for its hello; (worker, hello).
+    Kills it and raises when it says nothing within `timeout` s, or anything but ("ready", ...)."""
+    ours, theirs = socket.socketpair()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
+    # Fewer malloc arenas keep a long-lived image worker's RSS from creeping (docs/performance.md).
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, str(theirs.fileno()), *arguments,
+            pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
+    finally:
+        theirs.close()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    worker = Worker(process, reader, writer)
+    try:
+        hello, _ = await asyncio.wait_for(channel.read_message(reader), timeout)
+    except BaseException:
+        worker.kill()
+        raise
+    if not (isinstance(hello, tuple) and hello[0] == "ready"):
+        worker.kill()
+        raise RuntimeError(f"worker {process.pid} said {hello!r} instead of ready")
+    return worker, hello
 
 
 def _no_items(meta: object, body: bytes) -> None:

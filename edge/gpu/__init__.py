@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from cachetools import LRUCache
 
@@ -23,6 +24,9 @@ from edge.render import RenderJob
 from edge.sources import Source, SourceObject
 
 log = logging.getLogger("edge.gpu")
+
+# The NVIDIA driver's control device: where it is missing, no CUDA library can find a GPU.
+NVIDIA_DEVICE = "/dev/nvidiactl"
 
 
 class Gpu:
@@ -90,9 +94,13 @@ def make_gpu(config: Config, metrics: Metrics) -> Gpu | None:
     settings = config.gpu
     if settings.enabled == "off":
         return None
-    from edge.gpu.probe import probe
+    from edge.gpu.probe import Probe, probe
 
-    found = probe(cpu=settings.device == "cpu")
+    if settings.device == "gpu" and not os.path.exists(NVIDIA_DEVICE):
+        # No driver, no GPU: say so at once, not after the probe's 1-2 s of imports.
+        found = Probe(reason=f"this machine has no NVIDIA driver device ({NVIDIA_DEVICE})")
+    else:
+        found = probe(cpu=settings.device == "cpu")
     if not found.available:
         if settings.enabled == "on":
             raise ConfigError(f'gpu.enabled: "on", but no usable GPU was found ({found.reason}); '

@@ -20,22 +20,18 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
-import socket
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from edge import channel
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
 from edge.gpu.render import GpuBatch
 from edge.metrics import Metrics
+from edge.pool import Worker, start_worker
 from edge.render import RenderJob
 
 log = logging.getLogger("edge.gpu")
 
-_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 RETRY_AFTER = 5  # seconds: about what a GPU worker takes to start again
 
 
@@ -46,31 +42,6 @@ class _Waiting:
     future: asyncio.Future
     queued_at: float
     alone: bool = False  # a retry after its batch failed: runs in a batch of its own, once
-
-
-class GpuWorker:
-    """The worker process and its channel."""
-
-    def __init__(self, process: asyncio.subprocess.Process, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
-        self.process, self.reader, self.writer = process, reader, writer
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def stop(self, grace: float = 5.0) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-        try:
-            await asyncio.wait_for(self.process.wait(), grace)
-        except asyncio.TimeoutError:
-            self.kill()
-            await self.process.wait()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
 
 
 class GpuPool:
@@ -89,7 +60,7 @@ class GpuPool:
         self._module = module
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._arrived = asyncio.Event()
-        self._worker: GpuWorker | None = None
+        self._worker: Worker | None = None
         self._dispatcher: asyncio.Task | None = None
         self._starting: asyncio.Task | None = None
         self._restarting = asyncio.Lock()
@@ -266,33 +237,17 @@ class GpuPool:
         while self._waiting:
             _settle(self._waiting.popleft(), exception=error)
 
-    async def _spawn(self) -> GpuWorker:
-        ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self._module, str(theirs.fileno()), *self._arguments,
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
-        finally:
-            theirs.close()
-        reader, writer = await asyncio.open_connection(sock=ours, limit=2**20)
-        worker = GpuWorker(process, reader, writer)
-        try:
-            hello, _ = await asyncio.wait_for(channel.read_message(reader), self.start_timeout)
-        except BaseException:
+    async def _spawn(self) -> Worker:
+        worker, hello = await start_worker(self._module, *self._arguments, timeout=self.start_timeout)
+        if len(hello) < 3 or hello[2] != self.renderer:
             worker.kill()
             await worker.stop()
-            raise
-        if not (isinstance(hello, tuple) and hello[0] == "ready" and hello[2] == self.renderer):
-            worker.kill()
-            await worker.stop()
-            raise RuntimeError(f"GPU worker {process.pid} said {hello!r}, not ready as {self.renderer}")
+            raise RuntimeError(f"GPU worker {worker.pid} said {hello!r}, not ready as {self.renderer}")
         self.metrics.gpu_worker_up.set(1)
         self._watcher = asyncio.ensure_future(self._watch(worker))
         return worker
 
-    async def _watch(self, worker: GpuWorker) -> None:
+    async def _watch(self, worker: Worker) -> None:
         """A worker that dies between batches is replaced at once, not found dead by the next batch."""
         await worker.process.wait()
         if self._worker is worker and not self._busy and not self._closing:
