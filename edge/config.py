@@ -82,6 +82,9 @@ class Limits:
     work_budget_ms: int = field(default=8000, metadata=_check(lambda v: v > 0, "must be > 0 milliseconds"))
     connect_timeout: float = field(default=3.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
     read_timeout: float = field(default=10.0, metadata=_check(lambda v: v > 0, "must be > 0 seconds"))
+    # One upstream fetch in all (connect, headers, body): an upstream that sends a byte every few
+    # seconds never trips read_timeout. 30 s fetches the largest video (video_bytes) at ~70 Mbit/s.
+    fetch_timeout: float = field(default=30.0, metadata=_check(lambda v: 0 < v <= 3600, "must be in (0, 3600] seconds"))
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,13 @@ class SourceUnavailable(OssError):
     code, status = "SourceUnavailable", 502
 
 
+class SourceTimeout(OssError):
+    """The upstream did not deliver an original within `limits.fetch_timeout`, or did not connect or
+    went silent for `limits.connect_timeout` / `limits.read_timeout`: a gateway timeout."""
+
+    code, status = "SourceTimeout", 504
+
+
 class ServiceUnavailable(OssError):
     """The job queue is full, or a job waited `queue_timeout` for a worker; retry after `Retry-After` s."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from aiohttp import web
 from cachetools import TTLCache
 
 from edge.config import Limits
-from edge.errors import ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, SourceUnavailable
+from edge.errors import ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, SourceTimeout, SourceUnavailable
 from edge.sources import SourceObject
 
 # Request headers worth forwarding for a pass-through, and response headers worth relaying.
@@ -23,7 +24,11 @@ _CHUNK = 64 * 1024
 
 class HttpSource:
     """Keys are appended, percent-encoded, to the `base` URL. Validators are cached for
-    `revalidate_seconds` so a hot rendition does not cost an upstream round trip per request."""
+    `revalidate_seconds` so a hot rendition does not cost an upstream round trip per request.
+
+    Every fetch has `limits.fetch_timeout` seconds in all (connect, headers and body) and is
+    answered 504 SourceTimeout past it; an upstream that fails otherwise is 502 SourceUnavailable.
+    """
 
     def __init__(self, base: str, limits: Limits, session_holder, revalidate_seconds: float = 0.0) -> None:
         self.base = base.rstrip("/") + "/"
@@ -50,8 +55,8 @@ class HttpSource:
                 raise NoSuchKey(f"the object {key} does not exist")
             return known
         try:
-            async with self._request("HEAD", key) as response:
-                obj = self._object(key, response)
+            async with self._request("HEAD", key) as upstream:
+                obj = self._object(key, upstream.response)
         except NoSuchKey:
             # Style and `@` URLs first ask whether the whole key exists: remember the no as well.
             if self._validators is not None:
@@ -62,46 +67,65 @@ class HttpSource:
         return obj
 
     async def read(self, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
-        async with self._request("GET", key) as response:
-            obj = self._object(key, response)
+        async with self._request("GET", key) as upstream:
+            obj = self._object(key, upstream.response)
             if obj.size > limit:
                 raise ImageTooLarge(f"the source object is {obj.size} bytes, over the limit of {limit}")
             body = bytearray()
             try:
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    body += chunk
-                    if len(body) > limit:
-                        raise ImageTooLarge(f"the source object is over the limit of {limit} bytes")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                raise SourceUnavailable(f"the upstream failed while sending {key}: {type(exc).__name__}") from None
+                async with upstream.budget.waiting():
+                    async for chunk in upstream.response.content.iter_chunked(_CHUNK):
+                        body += chunk
+                        if len(body) > limit:
+                            raise ImageTooLarge(f"the source object is over the limit of {limit} bytes")
+            except aiohttp.ClientError as exc:
+                raise SourceUnavailable(f"the upstream failed while sending {key}: {_why(exc)}") from None
         return obj, bytes(body)
 
     async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
         headers = {name: request.headers[name] for name in _FORWARD if name in request.headers}
         async with self._request(request.method, key, headers=headers, passthrough=True) as upstream:
-            answer = web.StreamResponse(status=upstream.status)
+            response = upstream.response
+            answer = web.StreamResponse(status=response.status)
             for name in _RELAY:
-                if name in upstream.headers:
-                    answer.headers[name] = upstream.headers[name]
-            if upstream.status == 304 or request.method == "HEAD":
+                if name in response.headers:
+                    answer.headers[name] = response.headers[name]
+            if response.status == 304 or request.method == "HEAD":
                 return answer
             await answer.prepare(request)
-            try:
-                async for chunk in upstream.content.iter_chunked(_CHUNK):
-                    await answer.write(chunk)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            if await self._relay(upstream, answer):
+                await answer.write_eof()
+            elif request.transport is not None:
                 # Headers are gone already: all we can do is cut the connection short.
-                request.transport and request.transport.close()
-                return answer
-            await answer.write_eof()
+                request.transport.close()
             return answer
+
+    async def _relay(self, upstream: _Upstream, answer: web.StreamResponse) -> bool:
+        """Copy the upstream's body to the client. False when the upstream failed or ran out of
+        time, or sent a body of no declared length past the largest original we would read whole
+        (max of limits.source_bytes and limits.video_bytes): an endless body is cut there."""
+        response = upstream.response
+        cap = max(self.limits.source_bytes, self.limits.video_bytes) if response.content_length is None else None
+        sent = 0
+        try:
+            while True:
+                async with upstream.budget.waiting():
+                    chunk = await response.content.read(_CHUNK)
+                if not chunk:
+                    return True
+                sent += len(chunk)
+                if cap is not None and sent > cap:
+                    return False
+                await answer.write(chunk)
+        except (aiohttp.ClientError, SourceTimeout):
+            return False
 
     async def check(self) -> None:
         try:
             async with self.session.head(self.base, timeout=aiohttp.ClientTimeout(total=self.limits.connect_timeout)):
                 return
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise SourceUnavailable(f"the upstream {self.base} cannot be reached: {type(exc).__name__}") from None
+            raise SourceUnavailable(f"the upstream {self.base} cannot be reached: {_why(exc)}") from None
 
     async def close(self) -> None:
         return None
@@ -122,40 +146,87 @@ class HttpSource:
         )
 
 
+class _Budget:
+    """The seconds an upstream has left to deliver one object: `limits.fetch_timeout` for connect,
+    headers and body together. Only time spent waiting on the upstream counts, so the slow client
+    of a pass-through does not use it up (aiohttp's `total` timeout would count that too)."""
+
+    def __init__(self, limits: Limits, key: str) -> None:
+        self.limits, self.key = limits, key
+        self.left = limits.fetch_timeout
+
+    @contextlib.asynccontextmanager
+    async def waiting(self):
+        """Wait on the upstream within what is left. Raises SourceTimeout when it runs out, or when
+        aiohttp's connect or read timeout fires first."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(self.left) as deadline:
+                yield
+        except TimeoutError as exc:
+            if deadline.expired():
+                why = f"did not deliver it within limits.fetch_timeout ({self.limits.fetch_timeout:g} s)"
+            elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+                why = f"did not accept a connection within limits.connect_timeout ({self.limits.connect_timeout:g} s)"
+            else:
+                why = f"sent nothing for limits.read_timeout ({self.limits.read_timeout:g} s)"
+            raise SourceTimeout(f"the upstream of {self.key} {why}") from None
+        finally:
+            self.left -= loop.time() - started
+
+
 class _Upstream:
-    """`async with` one upstream request, mapping its failures to our errors."""
+    """`async with` one upstream request (its `response`, and its `budget` for reading the body),
+    mapping its failures to our errors."""
 
     def __init__(self, source: HttpSource, method: str, key: str, headers: dict, passthrough: bool) -> None:
         self.source, self.method, self.key = source, method, key
         self.headers, self.passthrough = headers, passthrough
+        self.budget = _Budget(source.limits, key)
         self.response: aiohttp.ClientResponse | None = None
 
-    async def __aenter__(self) -> aiohttp.ClientResponse:
+    async def __aenter__(self) -> _Upstream:
         limits = self.source.limits
         timeout = aiohttp.ClientTimeout(total=None, connect=limits.connect_timeout, sock_read=limits.read_timeout)
         try:
-            self.response = await self.source.session.request(
-                self.method, self.source.url_of(self.key), headers=self.headers,
-                timeout=timeout, allow_redirects=False)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise SourceUnavailable(f"the upstream cannot be reached for {self.key}: {type(exc).__name__}") from None
+            async with self.budget.waiting():
+                self.response = await self.source.session.request(
+                    self.method, self.source.url_of(self.key), headers=self.headers,
+                    timeout=timeout, allow_redirects=False)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SourceUnavailable(f"the upstream cannot be reached for {self.key}: {_why(exc)}") from None
         status = self.response.status
         if status in (404, 403, 410):
             self.response.release()
             raise NoSuchKey(f"the object {self.key} does not exist")
         if self.passthrough and status in (200, 206, 304):
-            return self.response
+            return self
         if status == 416 and self.passthrough:
             self.response.release()
             raise InvalidRange("the requested range is not satisfiable")
         if status != 200:
             self.response.release()
+            # Redirects are not followed: an origin bucket answers its keys itself.
             raise SourceUnavailable(f"the upstream answered {status} for {self.key}")
-        return self.response
+        return self
 
     async def __aexit__(self, *exc_info) -> None:
         if self.response is not None:
             self.response.release()
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong with the upstream, in words: answers never name a Python exception."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "its body was cut short or malformed"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "it closed the connection"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the connection was refused or failed"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "it did not answer in time"
+    return "the connection failed"
 
 
 def _http_date(text: str) -> float:
