@@ -24,8 +24,8 @@ from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
 from edge.config import Config, ConfigError
 from edge.draining import Draining
-from edge.errors import (BadRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError, ServiceUnavailable,
-                         render_xml)
+from edge.errors import (BadRequest, ClientClosedRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError,
+                         ServiceUnavailable, render_xml)
 from edge.gpu import make_gpu
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
@@ -213,10 +213,15 @@ async def _answer_errors(request: web.Request, handler):
         response = error_response(exc, rid, origin.config.server.host_id)
     except web.HTTPException as exc:
         response = error_response(_from_http(exc), rid, origin.config.server.host_id)
-    except Exception:
-        log.exception("request %s failed", rid)
-        response = error_response(InternalError("an internal error occurred; quote the request id"), rid,
-                                  origin.config.server.host_id)
+    except Exception as exc:
+        if isinstance(exc, ConnectionError) and request.transport is None:
+            # The client hung up (in the middle of its body, say): nothing of ours failed.
+            response = error_response(ClientClosedRequest("the client closed the connection"), rid,
+                                      origin.config.server.host_id)
+        else:
+            log.exception("request %s failed", rid)
+            response = error_response(InternalError("an internal error occurred; quote the request id"), rid,
+                                      origin.config.server.host_id)
     response.headers["x-oss-request-id"] = rid
     response.headers["Server"] = "edge"  # not aiohttp's default, which names the Python and aiohttp versions
     dialect = request.get("dialect", "none")

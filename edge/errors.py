@@ -62,6 +62,18 @@ class TooManyPipe(OssError):
     code, status = "TooManyPipe", 400
 
 
+class RequestTimeout(OssError):
+    """A request body that did not arrive in time (OSS and S3 answer this code with 400)."""
+
+    code, status = "RequestTimeout", 400
+
+
+class InvalidDigest(OssError):
+    """A body that does not match its (signed) Content-MD5."""
+
+    code, status = "InvalidDigest", 400
+
+
 class AccessDenied(OssError):
     code, status = "AccessDenied", 403
 
@@ -98,6 +110,13 @@ class MethodNotAllowed(OssError):
 
 class InvalidRange(OssError):
     code, status = "InvalidRange", 416
+
+
+class ClientClosedRequest(OssError):
+    """The client closed the connection before its answer: nobody reads this one. 499 as nginx logs
+    it, so the access log and `edge_requests_total` do not count it as a failure of ours."""
+
+    code, status = "ClientClosedRequest", 499
 
 
 class InternalError(OssError):

@@ -2,10 +2,13 @@
 `x-oss-process=<process>|sys/saveas,o_<b64 key>[,b_<b64 bucket>]` (OSS manual 2.10 / 1.9).
 
 The caller must have signed the request with an access key that the target
-bucket also holds (that is the write permission). The rendition comes from
-the same pipeline, cache and pool as a GET; the file is written to a
-temporary name in the target folder, flushed, and renamed into place, so an
-object is either whole or absent, never partial, and never outside the folder.
+bucket also holds (that is the write permission). The signature is in the
+headers (it covers the body only through a Content-MD5, checked when sent), so
+an unsigned request is refused before its body is read, and a body has
+BODY_SECONDS to arrive. The rendition comes from the same pipeline, cache and
+pool as a GET; the file is written to a temporary name in the target folder,
+flushed, and renamed into place, so an object is either whole or absent, never
+partial, and never outside the folder.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from edge.config import BucketConfig
-from edge.errors import AccessDenied, InvalidArgument, MissingArgument, NotImplementedOss
+from edge.errors import (AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, NotImplementedOss,
+                         RequestTimeout)
 from edge.origin import ORIGIN
 from edge.sources.file import FileSource, write_atomically
 
 MAX_BODY = 64 * 1024
+# The form is a few hundred bytes, at most MAX_BODY: even a 64 kbit/s uplink sends that in 8 s. A
+# client slower than this (or one that promised a body and sends none) is holding a connection.
+BODY_SECONDS = 10.0
 _SAVEAS = "sys/saveas,"
 
 
@@ -37,18 +45,15 @@ def split_saveas(process: str) -> tuple[str, str | None]:
 async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: str | None) -> web.Response:
     origin = request.app[ORIGIN]
     request["dialect"] = "saveas"
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
-    process, params = split_saveas(_process_of(body))
+    if signer is None:
+        raise AccessDenied("saveas writes an object: the request must be signed")
+    process, params = split_saveas(_process_of(await _body(request)))
     if params is None:
         raise MissingArgument("a POST with x-oss-process must end in |sys/saveas,o_<object>")
     target_key, target_name = _targets(params, bucket.name)
     target = origin.config.buckets.get(target_name)
     if target is None:
         raise InvalidArgument(f"saveas: the target bucket {target_name!r} does not exist here")
-    if signer is None:
-        raise AccessDenied("saveas writes an object: the request must be signed")
     if signer not in target.access_keys:
         raise AccessDenied(f"the access key {signer} may not write to bucket {target_name}")
     destination = origin.sources[target.name]
@@ -65,6 +70,27 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
     await asyncio.to_thread(write_atomically, path, rendition.body)
     answer = {"bucket": target_name, "fileSize": len(rendition.body), "object": target_key, "status": "OK"}
     return web.json_response(answer)
+
+
+async def _body(request: web.Request) -> bytes:
+    """The whole request body: at most MAX_BODY bytes (InvalidArgument), all there within
+    BODY_SECONDS (RequestTimeout), matching its Content-MD5 when it has one (InvalidDigest)."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            # read(n) gives what has arrived so far; b"" only at the end of the body.
+            while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {BODY_SECONDS:g} s") from None
+    digest = request.headers.get("Content-MD5")
+    if digest is not None and digest != base64.b64encode(hashlib.md5(body).digest()).decode():
+        raise InvalidDigest("the Content-MD5 does not match the body")
+    return bytes(body)
 
 
 def _process_of(body: bytes) -> str:

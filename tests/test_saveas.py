@@ -1,8 +1,12 @@
 """saveas: POST ...?x-oss-process with `<process>|sys/saveas,o_,b_`, signed, written atomically."""
 
 import base64
+import email.utils
+import hashlib
+import hmac
 import io
 import os
+import socket
 import time
 
 import oss2
@@ -11,6 +15,7 @@ import requests
 from PIL import Image
 
 from conftest import Server
+from edge import saveas
 from edge.sources import file as file_source
 from edge.sources.file import write_atomically
 
@@ -144,3 +149,94 @@ def test_a_save_removes_the_stale_temporaries_a_killed_server_left_and_nobody_re
         assert response.status_code == 400 and "temporary file of a save" in response.text
     sdk(saving).process_object("photo.jpg", f"image/resize,w_20|sys/saveas,o_{b64('swept/t.jpg')},b_{b64('archive')}")
     assert sorted(p.name for p in folder.iterdir()) == [fresh.name, "t.jpg"]  # the young one may be a save under way
+
+
+# -- The body: read only for a signed caller, whole, within saveas.BODY_SECONDS ------------------
+
+
+def _raw_post(saving, body: bytes, *, length: int | None = None, sign: bool = True, md5: str | None = None,
+              pieces: int = 1, then_close: bool = False, wait: float = 30) -> tuple[bytes, float]:
+    """POST /photos/photo.jpg?x-oss-process over a raw socket, V1-signed as oss2 signs it (the body is
+    not signed, only a Content-MD5 if sent): (what came back before the server closed, seconds)."""
+    date = email.utils.formatdate(usegmt=True)
+    kind = "application/x-www-form-urlencoded"
+    head = ["POST /photos/photo.jpg?x-oss-process HTTP/1.1", "Host: 127.0.0.1", f"Date: {date}",
+            f"Content-Type: {kind}", f"Content-Length: {len(body) if length is None else length}"]
+    if md5 is not None:
+        head.append(f"Content-MD5: {md5}")
+    if sign:
+        to_sign = f"POST\n{md5 or ''}\n{kind}\n{date}\n/photos/photo.jpg?x-oss-process"
+        signature = base64.b64encode(hmac.new(SECRET.encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
+        head.append(f"Authorization: OSS {KEY_ID}:{signature}")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", saving.port), timeout=wait) as sock:
+        sock.sendall("\r\n".join(head + ["", ""]).encode())
+        step = -(-len(body) // pieces) if body else 1
+        for start in range(0, len(body), step):
+            time.sleep(0.3)
+            sock.sendall(body[start:start + step])
+        if then_close:
+            time.sleep(0.3)
+            return b"", time.monotonic() - started
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and len(answer.partition(b"\r\n\r\n")[2]) >= _length(answer):
+                    break
+        except socket.timeout:
+            pass
+    return answer, time.monotonic() - started
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def _form(key: str) -> bytes:
+    return f"x-oss-process=image/resize,w_10|sys/saveas,o_{b64(key)}".encode()
+
+
+def test_an_unsigned_saveas_is_refused_before_its_body_is_read(saving):
+    # Content-Length: 10 and no body: the answer must not wait for it (issue 16.8).
+    answer, seconds = _raw_post(saving, b"", length=10, sign=False, wait=5)
+    assert answer.startswith(b"HTTP/1.1 403 ") and b"<Code>AccessDenied</Code>" in answer
+    assert seconds < 2
+
+
+@pytest.mark.slow
+def test_a_body_that_never_comes_is_answered_at_the_body_deadline(saving):
+    answer, seconds = _raw_post(saving, b"", length=10, wait=saveas.BODY_SECONDS + 5)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"<Code>RequestTimeout</Code>" in answer
+    assert saveas.BODY_SECONDS <= seconds < saveas.BODY_SECONDS + 2
+
+
+def test_a_body_that_arrives_in_pieces_is_read_whole(saving):
+    answer, _ = _raw_post(saving, _form("pieces.jpg"), pieces=3)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert Image.open(saving.folders["photos"] / "pieces.jpg").size == (10, 8)
+
+
+@pytest.mark.parametrize("sent", [b"", b"x-oss-process=image/res"])
+def test_a_client_that_hangs_up_in_the_middle_of_its_body_is_not_an_error_of_ours(saving, sent):
+    before = saving.metric("edge_requests_total", dialect="saveas", status="499")
+    _raw_post(saving, sent, length=200, then_close=True)
+    deadline = time.monotonic() + 5
+    while saving.metric("edge_requests_total", dialect="saveas", status="499") == before:
+        assert time.monotonic() < deadline, saving.logs()[-2000:]
+        time.sleep(0.1)
+    assert saving.metric("edge_requests_total", status="500") == 0
+    assert "Traceback" not in saving.logs() and " ERROR " not in saving.logs()
+
+
+@pytest.mark.parametrize("matching, status", [(True, b"200"), (False, b"400")])
+def test_a_signed_content_md5_binds_the_body(saving, matching, status):
+    body = _form("md5.jpg")
+    md5 = base64.b64encode(hashlib.md5(body if matching else b"another body").digest()).decode()
+    answer, _ = _raw_post(saving, body, md5=md5)
+    assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer
+    assert matching or b"<Code>InvalidDigest</Code>" in answer
