@@ -64,6 +64,9 @@ def make_app(config: Config) -> web.Application:
         for name, bucket in config.buckets.items()
     }
     app[ORIGIN] = origin
+    from edge import protocol  # here, not at the top: it builds on this module's request ids and error answers
+
+    protocol.install(origin)
     app.cleanup_ctx.append(_resources)
     app.on_response_prepare.append(_mark_answer_started)
     if gpu is not None:

@@ -108,8 +108,20 @@ class MethodNotAllowed(OssError):
     code, status = "MethodNotAllowed", 405
 
 
+class RequestUriTooLong(OssError):
+    """A request line over the HTTP parser's limit (RFC 9112 3: a server MUST answer 414)."""
+
+    code, status = "RequestUriTooLong", 414
+
+
 class InvalidRange(OssError):
     code, status = "InvalidRange", 416
+
+
+class RequestHeaderTooLarge(OssError):
+    """A header field over the HTTP parser's limit, or too many of them (RFC 6585 431)."""
+
+    code, status = "RequestHeaderTooLarge", 431
 
 
 class ClientClosedRequest(OssError):
