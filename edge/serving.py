@@ -27,6 +27,10 @@ log = logging.getLogger("edge")
 # the connections to close (then the workers go: edge.pool.WorkerPool.close).
 _ANSWER_SECONDS = 0.3
 _CLOSE_SECONDS = 0.2
+# After an answer given before the body was read (a refused saveas POST), aiohttp reads and drops
+# the rest of the body for this long before closing: its 10 s default let a refused client hold
+# the connection; a body already on its way arrives well within 2 s.
+_LINGER_SECONDS = 2.0
 
 
 def bind(server: ServerConfig) -> socket.socket | None:
@@ -55,7 +59,8 @@ async def serve(app: web.Application, sock: socket.socket, server: ServerConfig,
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_CLOSE_SECONDS, **runner_options)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_CLOSE_SECONDS,
+                           lingering_time=_LINGER_SECONDS, **runner_options)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock)

@@ -140,10 +140,10 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"edge serve exited with {self.process.returncode}:\n{self.logs()}")
             try:
-                # The socket opens only once the workers are up; /readyz may say no for other reasons.
+                # The socket listens only once the workers are up; /readyz may say no for other reasons.
                 if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or slow on a busy machine: not up yet
                 pass
             time.sleep(0.1)
         logs = self.logs()
