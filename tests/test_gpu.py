@@ -8,6 +8,7 @@ timeouts, crash handling and answers are the ones a GPU node runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import io
 import os
 import signal
@@ -381,3 +382,17 @@ def test_cuda_resampler_is_pillows():
     pixels = np.random.default_rng(5).integers(0, 256, (375, 500, 3), dtype=np.uint8)
     made = cupy.asnumpy(CudaResampler().resize(cupy.asarray(pixels), (300, 225)))
     assert (made == CpuResampler().resize(pixels, (300, 225))).all()
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_end_to_end_dry_on_the_cpu_stand_in(tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["dry"] and result["renderer"].startswith("cpu-standin/")
+    assert sorted(result["workloads"]) == ["W1", "W7"] and result["mixed_batches_same_bytes"]
+    for cell in result["workloads"].values():
+        for path in ("cpu", "gpu"):
+            assert cell[path]["requests"] > 0 and cell[path]["same_bytes_alone_and_batched"], (path, cell)
