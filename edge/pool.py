@@ -303,8 +303,10 @@ async def start_worker(module: str, *arguments: str, timeout: float = _START_TIM
     # Fewer malloc arenas keep a long-lived image worker's RSS from creeping (docs/performance.md).
     env.setdefault("MALLOC_ARENA_MAX", "2")
     try:
+        # -P: not the current folder first on sys.path, where another checkout's edge/ would win
+        # over the server's own code (PYTHONPATH above) and speak another protocol.
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", module, str(theirs.fileno()), *arguments,
+            sys.executable, "-P", "-m", module, str(theirs.fileno()), *arguments,
             pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=env)
     finally:
         theirs.close()

@@ -11,10 +11,11 @@ import sys
 import time
 
 import pytest
+import requests
 from PIL import Image
 
 import plugins.operations  # noqa: F401  (registers resize for Pipeline.parse)
-from conftest import ROOT, Server, open_image, process
+from conftest import ROOT, Server, free_port, open_image, process
 from edge import channel
 from edge.config import Limits
 from edge.pipeline import Pipeline
@@ -233,3 +234,31 @@ def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
     finally:
         ours.close()
         worker.wait(10)
+
+
+def test_workers_run_the_servers_own_code_whatever_folder_it_was_started_in(tmp_path, samples):
+    # `python -m` puts the current folder first on sys.path: started beside another checkout,
+    # workers would import its edge/ and speak another protocol (renditions then never came).
+    (tmp_path / "edge").mkdir()
+    (tmp_path / "edge" / "__init__.py").write_text("raise SystemExit('not the server code')\n")
+    port = free_port()
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.test]\nsource = "file://{samples}"\n')
+    # As the `edge` console script starts: the current folder is not on the server's sys.path.
+    command = [sys.executable, "-P", "-c", "import sys; from edge.cli import main; sys.exit(main())",
+               "serve", "--config", str(config)]
+    server = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/test/photo.jpg",
+                                      params={"x-oss-process": "image/resize,w_20"}, timeout=10)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert open_image(answer).size == (20, 15)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)

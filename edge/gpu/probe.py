@@ -47,7 +47,7 @@ def probe(cpu: bool = False, timeout: float = 60.0) -> Probe:
     `cpu`: probe the CPU-only stand-in instead (tests and dry runs). Never raises."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "edge.gpu.probe"] + (["--cpu"] if cpu else [])
+    command = [sys.executable, "-P", "-m", "edge.gpu.probe"] + (["--cpu"] if cpu else [])  # -P: edge.pool
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
                               stdin=subprocess.DEVNULL)
