@@ -89,8 +89,9 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
     Every job's cost is estimated from the header first; then they run cheapest first, and each
     answer is sent as soon as it is made, so no job waits behind a dearer one. `emit(meta, body)`
     sends: `("item", index, "error", OssError)` for a job refused before any decode; `("order",
-    [index, ...])`, the order the others will run in; then `("item", index, "ok", meta)` with the
-    body, or `("item", index, "error", OssError)`, for each as it is done. Returns {"decodes": how
+    [index, ...])`, the order the others will run in (not for a batch of one); then `("item",
+    index, "ok", meta)` with the body, or `("item", index, "error", OssError)`, for each as it is
+    done. Returns {"decodes": how
     many decodes the batch made}. Raises when the source cannot be read at all, or the error of a
     batch of one (so that a failed job counts as one).
     """
@@ -107,7 +108,8 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
                 raise
             emit(("item", index, "error", exc), b"")
     ready.sort(key=lambda pair: pair[1].work_ms)
-    emit(("order", [index for index, _ in ready]), b"")
+    if not alone:  # a message now wakes the server while this worker decodes: only when it tells something
+        emit(("order", [index for index, _ in ready]), b"")
     for index, prepared in ready:
         try:
             meta, body = _guarded(_finish, prepared, decodes)
