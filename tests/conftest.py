@@ -6,6 +6,7 @@ test session and stopped by PID at its end.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -151,14 +152,41 @@ class Server:
         raise RuntimeError(f"edge serve did not become ready:\n{logs}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process)
         self.log.close()
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM to `process` (started in a session of its own), and SIGKILL of its group after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def edge_running(arguments: list[str], port: int, log: Path, env: dict, cwd: Path | None = None,
+                 seconds: float = 90):
+    """`python -m edge <arguments>` serving on `port`, its output appended to `log`, from when its
+    /healthz answers until the block ends (then stopped by PID). Yields the process."""
+    with open(log, "ab") as output:  # appending: the server's writes never land over earlier lines
+        process = subprocess.Popen([sys.executable, "-m", "edge", *arguments], cwd=cwd, stdout=output,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:  # refused, or slow on a busy machine: not up yet
+                time.sleep(0.1)
+        yield process
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")

@@ -9,17 +9,14 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
-import time
 
 import pillow_heif
 import pytest
 import requests
 from PIL import Image
 
-from conftest import ROOT, free_port
+from conftest import ROOT, edge_running, free_port
 
 URL = re.compile(r"http://127\.0\.0\.1:\d+/\S*")
 pillow_heif.register_heif_opener()
@@ -33,26 +30,8 @@ def demo(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_") and k != "XDG_CACHE_HOME"}
     env.update(HOME=str(home), PYTHONPATH=str(ROOT))
     log = home / "edge.log"
-    with open(log, "ab") as output:  # appending: the server's writes never land over earlier lines
-        process = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port)], cwd=home,
-                                   stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-        try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    banner = log.read_text()
-    yield base, banner, home, env
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    with edge_running(["serve", "--port", str(port)], port, log, env, cwd=home):
+        yield f"http://127.0.0.1:{port}", log.read_text(), home, env
 
 
 def printed_commands(banner: str) -> dict[str, str]:

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import requests
 
-from conftest import ROOT, free_port
+from conftest import ROOT, edge_running, free_port
 from edge import fonts
 
 
@@ -35,25 +31,8 @@ def fontless(tmp_path_factory, samples):
     config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.test]\nsource = "file://{samples}"\n')
     log = tmp / "edge.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp), str(ROOT)]))
-    with open(log, "ab") as output:  # appending: the server's writes never land over earlier lines
-        process = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--config", str(config)],
-                                   stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-        try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield base, log
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    with edge_running(["serve", "--config", str(config)], port, log, env):
+        yield f"http://127.0.0.1:{port}", log
 
 
 def test_a_text_watermark_without_its_font_names_the_package(fontless):
