@@ -59,8 +59,8 @@ def test_killer_urls_answer_400_at_once_and_ordinary_misses_beside_them_all_get_
     srv = pool_server(tmp_path, folder, workers=2, job_timeout=30)
     try:
         with concurrent.futures.ThreadPoolExecutor(12) as executor:
-            killers = [executor.submit(timed, srv, "photo.jpg", ROTATE_130),
-                       executor.submit(timed, srv, "clip.gif", GIF_KILLER)] * 2
+            killers = [executor.submit(timed, srv, key, killer)
+                       for key, killer in [("photo.jpg", ROTATE_130), ("clip.gif", GIF_KILLER)] * 2]
             ordinary = [executor.submit(timed, srv, "photo.jpg", f"image/resize,w_{w}") for w in range(100, 108)]
             for future in killers:
                 answer, seconds = future.result()
