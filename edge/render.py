@@ -91,9 +91,8 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
     sends: `("item", index, "error", OssError)` for a job refused before any decode; `("order",
     [index, ...])`, the order the others will run in (not for a batch of one); then `("item",
     index, "ok", meta)` with the body, or `("item", index, "error", OssError)`, for each as it is
-    done. Returns {"decodes": how
-    many decodes the batch made}. Raises when the source cannot be read at all, or the error of a
-    batch of one (so that a failed job counts as one).
+    done. Returns {"decodes": how many decodes the batch made}. Raises when the source cannot be
+    read at all, or the error of a batch of one (so that a failed job counts as one).
     """
     source = batch.jobs[0].source
     raw, decodes = _Kept.take(source, lambda: source_bytes(batch.jobs[0], data))

@@ -4,9 +4,10 @@ Each request is `(job name, job)` plus the source bytes; each answer is
 `("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. A render
 batch sends `("item", ...)` messages before its answer, one per rendition as
 it is made (edge.render.render_batch). Anything a job raises becomes an
-answer, so a hostile image fails its own request and nothing else. A worker left idle for as long as it keeps a source's decodes
-(edge.render.KEEP_SECONDS) drops them and gives its free heap back to the system. The worker ends when the
-server closes the channel.
+answer, so a hostile image fails its own request and nothing else. A worker
+left idle for as long as it keeps a source's decodes (edge.render.KEEP_SECONDS)
+drops them and gives its free heap back to the system. The worker ends when
+the server closes the channel.
 """
 
 from __future__ import annotations
@@ -91,18 +92,25 @@ def serve(sock: socket.socket) -> None:
         if message is None:
             return
         (name, job), blob = message
-        body = b""
-        try:
-            meta, body = JOBS[name](job, blob or None)
-            answer = ("ok", meta, _rss_bytes())
-        except OssError as exc:
-            answer = ("error", exc, _rss_bytes())
-        except MemoryError:
-            answer = ("error", InternalError("the worker ran out of memory on this image"), _rss_bytes())
-        except Exception:  # a bug, not bad input: log it, answer 500, keep serving
-            traceback.print_exc(file=sys.stderr)
-            answer = ("error", InternalError("processing failed; quote the request id"), _rss_bytes())
-        channel.send_blocking(sock, answer, body)
+        channel.send_blocking(sock, *answer(lambda: JOBS[name](job, blob or None),
+                                            "processing failed; quote the request id"))
+
+
+def answer(run, failure: str) -> tuple[tuple, bytes]:
+    """The answer to a job, whatever `run()` (which returns (meta, body)) does: (("ok", meta, rss),
+    body), or (("error", OssError, rss), b"") for what it raised. Anything else it raises is a
+    bug, not bad input: logged and answered InternalError(`failure`), and the worker goes on."""
+    try:
+        meta, body = run()
+        return ("ok", meta, _rss_bytes()), body
+    except OssError as exc:
+        error = exc
+    except MemoryError:
+        error = InternalError("the worker ran out of memory on this image")
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        error = InternalError(failure)
+    return ("error", error, _rss_bytes()), b""
 
 
 def main() -> None:

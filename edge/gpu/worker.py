@@ -15,11 +15,9 @@ import os
 import signal
 import socket
 import sys
-import traceback
 
 from edge import channel
-from edge.errors import InternalError, OssError
-from edge.worker import _rss_bytes
+from edge.worker import answer
 
 
 def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
@@ -32,16 +30,9 @@ def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
         if message is None:
             return
         (_, batch), blob = message
-        body = b""
-        try:
-            meta, body = render_batch(renderer, batch, blob)
-            answer = ("ok", meta, _rss_bytes())
-        except OssError as exc:
-            answer = ("error", exc, _rss_bytes())
-        except Exception:  # the device or a library failed: the batch fails, the worker goes on
-            traceback.print_exc(file=sys.stderr)
-            answer = ("error", InternalError("the GPU failed on this batch; quote the request id"), _rss_bytes())
-        channel.send_blocking(sock, answer, body)
+        # A failure of the device or a library fails the batch; the worker goes on.
+        channel.send_blocking(sock, *answer(lambda: render_batch(renderer, batch, blob),
+                                            "the GPU failed on this batch; quote the request id"))
 
 
 def main(argv: list[str] | None = None) -> None:
