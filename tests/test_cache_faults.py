@@ -6,7 +6,6 @@ writer). The service degrades, says so in /readyz and /metrics, and logs a bound
 import concurrent.futures
 import json
 import logging
-import os
 import re
 import signal
 import shutil
@@ -137,6 +136,16 @@ def test_a_hung_redis_is_skipped_after_a_few_requests_and_readyz_says_degraded(t
             srv.stop()
 
 
+def assert_disk_degraded(srv: Server, state: str) -> None:
+    """/readyz is 200 "degraded" naming the disk cache's `state` ("read_only", "full"), the metric
+    says so, and the fault cost at most two warning lines."""
+    status, body = readiness(srv)
+    assert status == 200 and body["status"] == "degraded"
+    assert any(p.startswith(f"disk cache: {state.replace('_', '-')}") for p in body["problems"])
+    assert srv.metric("edge_disk_cache_state", state=state) == 1
+    assert len(warnings(srv)) <= 2, "\n".join(warnings(srv))
+
+
 def test_a_read_only_disk_still_serves_its_hits_and_stops_writing(tmp_path, samples):
     with tmpfs(tmp_path / "disk", "8m") as disk:
         settings = f'memory_bytes = 0\ndisk_path = "{disk}/cache"\ndisk_bytes = 100000000'
@@ -152,11 +161,7 @@ def test_a_read_only_disk_still_serves_its_hits_and_stops_writing(tmp_path, samp
             for width in range(102, 142):  # new renditions: made and served, not stored
                 assert process(srv, "photo.jpg", f"image/resize,w_{width}").status_code == 200
             assert process(srv, "photo.jpg", "image/resize,w_101").headers["X-Cache"] == "HIT-DISK"
-            status, body = readiness(srv)
-            assert status == 200 and body["status"] == "degraded"
-            assert any(p.startswith("disk cache: read-only") for p in body["problems"])
-            assert srv.metric("edge_disk_cache_state", state="read_only") == 1
-            assert len(warnings(srv)) <= 2, "\n".join(warnings(srv))
+            assert_disk_degraded(srv, "read_only")
         finally:
             srv.stop()
             remount(disk, "rw")
@@ -179,11 +184,7 @@ def test_a_disk_filled_by_someone_else_is_trimmed_and_writes_back_off(tmp_path, 
             assert shutil.disk_usage(disk).free >= 0.05 * 2 * 2**20
             hit = process(srv, "photo.jpg", "image/resize,w_303/format,bmp")
             assert hit.headers["X-Cache"] == "HIT-DISK"
-            status, body = readiness(srv)
-            assert status == 200 and body["status"] == "degraded"
-            assert any(p.startswith("disk cache: full") for p in body["problems"])
-            assert srv.metric("edge_disk_cache_state", state="full") == 1
-            assert len(warnings(srv)) <= 2, "\n".join(warnings(srv))
+            assert_disk_degraded(srv, "full")
         finally:
             srv.stop()
 

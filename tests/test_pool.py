@@ -43,17 +43,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def kill_once_busy(pid: int, seconds: float) -> None:
+    """SIGKILL the worker `pid` once it has spent `seconds` more of CPU (at most 20 s from now)."""
+    start = cpu_seconds(pid)
+    deadline = time.monotonic() + 20
+    while cpu_seconds(pid) - start < seconds and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_job_fails_one_request_and_the_pool_recovers(tmp_path, samples):
     srv = pool_server(tmp_path, samples, workers=1, job_timeout=60)
     try:
         [worker] = srv.worker_pids()
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
             slow = executor.submit(process, srv, "big.png", SLOW)
-            start = cpu_seconds(worker)
-            deadline = time.monotonic() + 20
-            while cpu_seconds(worker) - start < 0.3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            os.kill(worker, signal.SIGKILL)
+            kill_once_busy(worker, 0.3)
             response = slow.result(60)
         assert response.status_code == 500
         assert "<Code>InternalError</Code>" in response.text
