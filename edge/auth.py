@@ -20,24 +20,21 @@ protection (OSS manual 2.9) once the dialect is known.
 
 from __future__ import annotations
 
-import base64
 import email.utils
-import hashlib
 import hmac
 import time
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from aiohttp import web
 from multidict import MultiMapping
 
+from edge import signing
+from edge.signing import V4_ALGORITHM, V4_MAX_EXPIRES
 from edge.config import BucketConfig
 from edge.dialects import Asked
 from edge.errors import AccessDenied, InvalidAccessKeyId, RequestTimeTooSkewed, SignatureDoesNotMatch
 
 MAX_SKEW = 15 * 60  # seconds a header-signed request's date may be from ours (OSS)
-V4_ALGORITHM = "OSS4-HMAC-SHA256"
-V4_MAX_EXPIRES = 7 * 24 * 3600
 
 # Query parameters that V1 signs as part of the resource: oss2's own list (auth.py), so a
 # signature it makes over any of them verifies here.
@@ -134,23 +131,10 @@ def _v1_signatures(secret: str, request: web.Request, bucket: BucketConfig, key:
 
 def _v1_signature(secret: str, request: web.Request, bucket: BucketConfig, key: str, date: str,
                   subresources: list[tuple[str, str]]) -> str:
-    resource = f"/{bucket.name}/{key}"
-    if subresources:
-        resource += "?" + "&".join(f"{name}={value}" if value else name for name, value in subresources)
-    string_to_sign = "\n".join((
-        request.method,
-        request.headers.get("Content-MD5", ""),
-        request.headers.get("Content-Type", ""),
-        date,
-        _oss_headers(request.headers) + resource,
-    ))
-    digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def _oss_headers(headers: MultiMapping[str]) -> str:
-    canonical = sorted((name.lower(), value) for name, value in headers.items() if name.lower().startswith("x-oss-"))
-    return "".join(f"{name}:{value}\n" for name, value in canonical)
+    oss_headers = [(name, value) for name, value in request.headers.items() if name.lower().startswith("x-oss-")]
+    return signing.v1_signature(secret, request.method, request.headers.get("Content-MD5", ""),
+                                request.headers.get("Content-Type", ""), date, oss_headers,
+                                signing.v1_resource(bucket.name, key, subresources))
 
 
 # -- V4 -------------------------------------------------------------------------------
@@ -186,33 +170,16 @@ def _v4_verify(request: web.Request, bucket: BucketConfig, key: str, credential:
     if day != date_time[:8] or product != "oss" or terminal != "aliyun_v4_request" or not region:
         raise AccessDenied(f"the credential scope {scope!r} is not <date>/<region>/oss/aliyun_v4_request "
                            "for the request's date")
-    headers = sorted((name.lower(), value) for name, value in request.headers.items()
-                     if _v4_signs(name.lower(), additional))
-    query = sorted((_v4_quote(name), _v4_quote(value)) for name, value in params)
-    canonical_request = "\n".join((
-        request.method,
-        _v4_quote(f"/{bucket.name}/{key}", safe="/"),
-        "&".join(f"{name}={value}" if value else name for name, value in query),
-        "".join(f"{name}:{value}\n" for name, value in headers),
-        ";".join(sorted(additional)),
-        request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
-    ))
-    string_to_sign = "\n".join((V4_ALGORITHM, date_time, scope,
-                                hashlib.sha256(canonical_request.encode()).hexdigest()))
-    signing_key = ("aliyun_v4" + secret).encode()
-    for part in (day, region, product, terminal):
-        signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-    _compare([hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()], signature)
+    headers = [(name.lower(), value) for name, value in request.headers.items() if _v4_signs(name.lower(), additional)]
+    expected = signing.v4_signature(secret, request.method, bucket.name, key, params, headers, additional,
+                                    request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD"), date_time,
+                                    scope)
+    _compare([expected], signature)
     return key_id
 
 
 def _v4_signs(name: str, additional: list[str]) -> bool:
     return name.startswith("x-oss-") or name in ("content-type", "content-md5") or name in additional
-
-
-def _v4_quote(text: str, safe: str = "") -> str:
-    # RFC 3986 unreserved characters stay; everything else, UTF-8 encoded, becomes %XX.
-    return quote(text, safe=safe + "-_.~")
 
 
 # -- shared ---------------------------------------------------------------------------
