@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import functools
 import itertools
 import json
 import logging
 import os
-import sys
 import time
 
 import aiohttp
-from aiohttp import hdrs, web
-from aiohttp.abc import AbstractAccessLogger
-from multidict import istr
+from aiohttp import web
 
 import plugins.dialects  # noqa: F401  (registers the URL dialects)
 import plugins.operations  # noqa: F401  (registers the operations)
@@ -120,78 +115,6 @@ async def _resources(app: web.Application):
         for source in origin.sources.values():
             await source.close()
         await origin.session.close()
-
-
-_REQUEST_ID, _X_CACHE = istr("x-oss-request-id"), istr("X-Cache")
-
-
-class AccessLog(AbstractAccessLogger):
-    """One line per answer (remote, time, request line, status, bytes, seconds, referer, user
-    agent, request id, X-Cache), laid out as `logging.basicConfig` lays out every other line,
-    written to stderr.
-
-    aiohttp's AccessLogger through a logging handler took a third of a logged cache hit's CPU
-    (docs/performance.md): a LogRecord, two strftime calls, a format map, and a write plus a
-    flush per line. Here the time texts are made once per second, the line is one
-    f-string, and the lines of one event-loop turn go out in one write. `server.access_log
-    = false`, or the `aiohttp.access` logger set above INFO, still turns it off; that
-    logger's handlers are not used.
-    """
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> None:
-        now = time.time()
-        stamp, _ = _second_texts(int(now))
-        _, started = _second_texts(int(now - seconds))
-        headers, version = request.headers, request.version
-        _LINES.add(
-            f'{stamp},{int(now % 1 * 1000):03d} INFO {self.logger.name}: {request.remote or "-"} {started} '
-            f'"{request.method} {request.path_qs} HTTP/{version.major}.{version.minor}" {response.status} '
-            f'{response.body_length} {seconds:06f} "{headers.get(hdrs.REFERER, "-")}" '
-            f'"{headers.get(hdrs.USER_AGENT, "-")}" rid={response.headers.get(_REQUEST_ID, "-")} '
-            f'cache={response.headers.get(_X_CACHE, "-")}\n')
-
-
-@functools.lru_cache(maxsize=4)
-def _second_texts(second: int) -> tuple[str, str]:
-    """(logging's asctime without the milliseconds, the access log's %t) for one second, local time."""
-    moment = time.localtime(second)
-    return time.strftime("%Y-%m-%d %H:%M:%S", moment), time.strftime("[%d/%b/%Y:%H:%M:%S %z]", moment)
-
-
-class _Lines:
-    """Access lines held until the end of the current event-loop turn, then written in one go:
-    one write for all the answers finished in that turn, at most a turn late."""
-
-    most = 512  # written at once past this many: bounded memory, even if the loop stopped turning
-
-    def __init__(self) -> None:
-        self.pending: list[str] = []
-
-    def add(self, line: str) -> None:
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending.append(line)
-        if len(self.pending) >= self.most:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        text = "".join(self.pending)
-        self.pending.clear()
-        try:
-            sys.stderr.write(text)
-            sys.stderr.flush()
-        except (OSError, ValueError):  # stderr closed or gone: losing log lines must not fail answers
-            pass
-
-
-_LINES = _Lines()
-atexit.register(_LINES.flush)  # lines of a last turn the loop did not get to run
 
 
 _REQUEST_IDS = itertools.count()

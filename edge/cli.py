@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.file)
     try:
         config, demo = _load(args)
+        from edge import logs
         from edge.app import make_app
+
+        logs.setup(config.server.log_format)
 
         app = make_app(config)
         _warn_missing_fonts()
@@ -122,7 +125,18 @@ def _warn_missing_fonts() -> None:
     from edge import fonts
 
     for problem in fonts.problems():  # not fatal: /readyz lists them too
-        print(f"edge: warning: {problem}", file=sys.stderr, flush=True)
+        _say(f"edge: warning: {problem}", logging.WARNING)
+
+
+def _say(text: str, level: int = logging.INFO) -> None:
+    """A start-up message: printed as it is (warnings on stderr), or with `log_format = "json"`
+    one log line, so that every line is JSON."""
+    from edge import logs
+
+    if logs.is_json():
+        logging.getLogger("edge").log(level, text)
+    else:
+        print(text, file=sys.stderr if level >= logging.WARNING else sys.stdout, flush=True)
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, bool]:
@@ -141,9 +155,8 @@ def _load(args: argparse.Namespace) -> tuple[Config, bool]:
 
 def _serve(app, config: Config, demo: bool) -> int:
     from edge import serving
-    from edge.app import AccessLog
+    from edge.access_log import AccessLog, JsonAccessLog
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = config.server
     sock = serving.bind(server)
     if sock is None:
@@ -152,13 +165,13 @@ def _serve(app, config: Config, demo: bool) -> int:
     if demo:
         from edge.demo import banner, demo_folder
 
-        print(banner(base, demo_folder(), sys.executable), flush=True)
+        _say(banner(base, demo_folder(), sys.executable))
     else:
-        print(f"edge: serving {', '.join(config.buckets)} on {base}", flush=True)
+        _say(f"edge: serving {', '.join(config.buckets)} on {base}")
     loop = _new_loop()
     try:
         loop.run_until_complete(serving.serve(
-            app, sock, server, access_log_class=AccessLog,
+            app, sock, server, access_log_class=JsonAccessLog if server.log_format == "json" else AccessLog,
             access_log=logging.getLogger("aiohttp.access") if server.access_log else None))
     finally:
         loop.close()

@@ -48,6 +48,8 @@ class ServerConfig:
     shutdown_timeout: float = field(default=10.0, metadata=_check(lambda v: 0 <= v <= 600, "must be 0..600 seconds"))
     host_id: str = "edge"
     access_log: bool = True
+    # "json": every line (access, server, workers) one JSON object (docs/observability.md).
+    log_format: str = field(default="text", metadata=_check(lambda v: v in ("text", "json"), 'must be "text" or "json"'))
 
     @property
     def worker_count(self) -> int:

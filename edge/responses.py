@@ -22,6 +22,7 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     origin = request.app[ORIGIN]
     pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
                                  animated_source=obj.content_type == "image/gif")
+    request["canonical"] = pipeline.canonical()  # for the access log
     wanted = await origin.renditions.want(bucket.name, source, obj, pipeline)
     headers = {"ETag": wanted.etag, "Cache-Control": cache_control}
     if varies:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import select
 import signal
 import socket
 import sys
-import traceback
 
-from edge import channel
+from edge import channel, logs
 from edge.errors import InternalError, OssError
 from edge.render import KEEP_SECONDS, forget_kept
 
+log = logging.getLogger("edge.worker")
 JOBS = {}
 _channel: socket.socket | None = None  # the server's end, for the jobs that answer as they go
 
@@ -108,7 +109,7 @@ def answer(run, failure: str) -> tuple[tuple, bytes]:
     except MemoryError:
         error = InternalError("the worker ran out of memory on this image")
     except Exception:
-        traceback.print_exc(file=sys.stderr)
+        log.exception("a job failed: %s", failure)
         error = InternalError(failure)
     return ("error", error, _rss_bytes()), b""
 
@@ -116,6 +117,7 @@ def answer(run, failure: str) -> tuple[tuple, bytes]:
 def main() -> None:
     # Ctrl-C reaches the whole process group; the server decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.setup_from_environment()
     sock = socket.socket(fileno=int(sys.argv[1]))
     _load_jobs()
     try:
