@@ -30,7 +30,8 @@ def _check(predicate, why: str) -> dict:
     return {"check": predicate, "why": why}
 
 
-_STYLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+STYLE_NAME_LENGTH = 63
+STYLE_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{STYLE_NAME_LENGTH}}}")  # a style's name, whole (fullmatch)
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _SEPARATORS = ("@!", "-", "_", "/", "!")
 
@@ -106,7 +107,7 @@ class BucketConfig:
     domains: tuple[str, ...] = ()
     styles: Mapping[str, str] = field(
         default_factory=dict,
-        metadata=_check(lambda v: len(v) <= 50 and all(_STYLE_NAME.match(k) for k in v),
+        metadata=_check(lambda v: len(v) <= 50 and all(STYLE_NAME.fullmatch(k) for k in v),
                         "at most 50 styles, names of 1-63 characters of [A-Za-z0-9_.-]"),
     )
     style_separators: tuple[str, ...] = field(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from edge import cost
-from edge.errors import InvalidArgument, MissingArgument, WatermarkError
+from edge.errors import InvalidArgument, WatermarkError
+from edge.params import Param, Params, declared
 
 if TYPE_CHECKING:
     from edge.config import Limits
@@ -29,32 +30,47 @@ MAX_PROCESS_LENGTH = 4096
 MAX_INPUTS = 3
 
 
-def is_hex_colour(text: str) -> bool:
-    """Whether `text` is a colour as OSS parameters write it: RRGGBB in hex, either case."""
-    return len(text) == 6 and all(c in "0123456789abcdefABCDEF" for c in text)
-
-
 class Operation:
     """One step of a pipeline: a frozen dataclass of validated parameters.
 
-    Subclasses set `name` (the OSS action), `stage` and implement `parse`,
-    `canonical_params` and `apply`. Stages: "pixels" steps run in the order
-    asked; "decode" and "encode" steps are settings for the whole image (the
-    last one of each name wins, wherever it stands in the URL).
+    Subclasses declare each parameter once, on its field (edge.params), and
+    implement `apply`; `@operation` sets `name` (the OSS action) and `stage`.
+    Parsing, the canonical spelling and the no-op test follow from the
+    declarations; an operation with rules across parameters (resize: p
+    excludes w) overrides `parse` and builds on `read`. Stages: "pixels" steps
+    run in the order asked; "decode" and "encode" steps are settings for the
+    whole image (the last one of each name wins, wherever it stands in the URL).
     """
 
     name: ClassVar[str]
     stage: ClassVar[str] = "pixels"
     kind: ClassVar[str] = "image"  # the x-oss-process type the action belongs to: image or video
+    PARAMETERS: ClassVar[tuple[Param, ...]] = ()
 
     @classmethod
-    def parse(cls, params: "Params") -> "Operation":
+    def parameters(cls) -> tuple[Param, ...]:
+        """The declared parameters, in parse and canonical order (see edge.params.Param.describe)."""
+        return cls.PARAMETERS
+
+    @classmethod
+    def read(cls, params: Params) -> dict:
+        """The declared parameters' values from `params`, by field name; raises naming a bad one."""
+        return {param.name: param.take(params) for param in cls.PARAMETERS}
+
+    @classmethod
+    def parse(cls, params: Params) -> "Operation":
         """Build the operation from its parameters; raise `InvalidArgument` naming a bad one."""
-        raise NotImplementedError
+        return cls(**cls.read(params))
+
+    def spell(self, *names: str) -> list[str]:
+        """The canonical tokens of the parameters `names` (all, when none are named), defaults left out."""
+        chosen = [p for p in self.PARAMETERS if p.name in names] if names else self.PARAMETERS
+        tokens = (param.spell(getattr(self, param.name)) for param in chosen)
+        return [token for token in tokens if token is not None]
 
     def canonical_params(self) -> list[str]:
         """The parameters in canonical order, defaults left out (`["m_fill", "w_100"]`)."""
-        raise NotImplementedError
+        return self.spell()
 
     def canonical(self) -> str:
         return ",".join([self.name, *self.canonical_params()])
@@ -64,8 +80,10 @@ class Operation:
         raise NotImplementedError
 
     def is_noop(self) -> bool:
-        """True when the operation, as parameterised, is the default and can be dropped."""
-        return False
+        """True when the operation changes nothing: it declares parameters with a `noop` value,
+        and each holds it."""
+        noops = [p for p in self.PARAMETERS if p.has_noop]
+        return bool(noops) and all(getattr(self, p.name) == p.noop for p in noops)
 
     def draft_size(self, width: int, height: int, ctx: "RenderContext") -> tuple[int, int] | None:
         """The smallest decode size this step needs from a `width` x `height` source, if it shrinks."""
@@ -98,99 +116,11 @@ def operation(name: str, *, stage: str = "pixels", kind: str = "image") -> Calla
         cls.name = name
         cls.stage = stage
         cls.kind = kind
+        cls.PARAMETERS = declared(cls)
         OPERATIONS[name] = cls
         return cls
 
     return register
-
-
-class Params:
-    """The parameters of one action (`w_100`, `m_fill`, or a bare `90`), consumed by name.
-
-    Each accessor validates and removes its parameter; `finish()` then rejects
-    whatever is left, so an unknown parameter is always an error that names it.
-    """
-
-    def __init__(self, action: str, tokens: Iterable[str]) -> None:
-        self.action = action
-        self.named: dict[str, str] = {}
-        self.bare: list[str] = []
-        for token in tokens:
-            if token == "":
-                continue
-            key, sep, value = token.partition("_")
-            if not sep:
-                self.bare.append(token)
-                continue
-            if key in self.named:
-                raise InvalidArgument(f"{action}: parameter {key} is given twice")
-            self.named[key] = value
-
-    def _take(self, key: str) -> str | None:
-        return self.named.pop(key, None)
-
-    def text(self, key: str) -> str | None:
-        """The parameter `key` as given (for values the operation decodes itself), or None when absent."""
-        return self._take(key)
-
-    def int(self, key: str, low: int, high: int, default: int | None = None, required: bool = False) -> int | None:
-        """The integer parameter `key` in [low, high], or `default` when absent (MissingArgument if `required`)."""
-        text = self._take(key)
-        if text is None:
-            if required:
-                raise MissingArgument(f"{self.action}: {key} is required")
-            return default
-        return bounded_int(f"{self.action}: {key}", text, low, high)
-
-    def choice(self, key: str, options: Iterable[str], default: str | None = None,
-               aliases: dict[str, str] | None = None) -> str | None:
-        """The parameter `key`, one of `options` (case-insensitive), or `default` when absent."""
-        text = self._take(key)
-        if text is None:
-            return default
-        value = text.lower()
-        value = (aliases or {}).get(value, value)
-        if value not in options:
-            raise InvalidArgument(
-                f"{self.action}: {key}_{text} is not one of {', '.join(options)}")
-        return value
-
-    def color(self, key: str, default: str) -> str:
-        """A six-digit hex colour (`FF0000`), upper-cased, or `default` when absent."""
-        text = self._take(key)
-        if text is None:
-            return default
-        if not is_hex_colour(text):
-            raise InvalidArgument(f"{self.action}: {key}_{text} is not a hex colour RRGGBB")
-        return text.upper()
-
-    def value(self, what: str, low: int | None = None, high: int | None = None) -> str:
-        """The single bare value of actions like `rotate,90` (checked as an int when a range is given)."""
-        if not self.bare:
-            raise MissingArgument(f"{self.action}: missing {what}")
-        if len(self.bare) > 1:
-            raise InvalidArgument(f"{self.action}: expects one value, got {','.join(self.bare)}")
-        text = self.bare.pop()
-        if low is not None and high is not None:
-            bounded_int(f"{self.action}: {what}", text, low, high)
-        return text
-
-    def finish(self) -> None:
-        """Reject any parameter nobody consumed."""
-        for key, value in self.named.items():
-            raise InvalidArgument(f"{self.action}: unknown parameter {key} (in {key}_{value})")
-        for value in self.bare:
-            raise InvalidArgument(f"{self.action}: unexpected value {value}")
-
-
-def bounded_int(label: str, text: str, low: int, high: int) -> int:
-    """`text` as an integer in [low, high]; InvalidArgument starting with `label` ("resize: w") otherwise."""
-    if not text.isdigit() or len(text) > 9:
-        raise InvalidArgument(f"{label} must be an integer in [{low}, {high}], got {text!r}")
-    number = int(text)
-    if not low <= number <= high:
-        raise InvalidArgument(f"{label} must be in [{low}, {high}], got {number}")
-    return number
 
 
 @dataclass(frozen=True)

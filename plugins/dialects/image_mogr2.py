@@ -15,11 +15,13 @@ from typing import Callable, Mapping
 from edge.config import BucketConfig
 from edge.dialects import Asked, query_dialect
 from edge.errors import InvalidArgument, MissingArgument
+from edge.geometry import GRAVITIES
 from edge.pipeline import Pipeline
 
 MAX_SEGMENTS = 10  # Tencent's limit on '|' pipes
-_GRAVITIES = {"northwest": "nw", "north": "north", "northeast": "ne", "west": "west", "center": "center",
-              "east": "east", "southwest": "sw", "south": "south", "southeast": "se"}
+# Tencent's names for the nine-grid, in edge.geometry.GRAVITIES order.
+_GRAVITIES = dict(zip(("northwest", "north", "northeast", "west", "center", "east", "southwest", "south",
+                       "southeast"), GRAVITIES))
 _FORMATS = {"jpg": "jpg", "jpeg": "jpg", "yjpeg": "jpg", "png": "png", "webp": "webp", "bmp": "bmp",
             "gif": "gif", "heif": "heic", "heic": "heic", "avif": "avif", "tiff": "tiff"}
 _FLAGS = ("auto-orient", "strip")  # verbs without a value

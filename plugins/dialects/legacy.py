@@ -14,17 +14,16 @@ from functools import partial
 from edge.config import BucketConfig
 from edge.dialects import Reading, key_dialect
 from edge.errors import InvalidArgument, MissingArgument, TooManyPipe
-from edge.pipeline import Pipeline, bounded_int
+from edge.geometry import GRAVITIES, MAX_SIDE
+from edge.params import bounded_int
+from edge.pipeline import Pipeline
 
 MAX_ACTIONS = 4  # "管道目前限制在4个": at most four actions chained with '|'
-MAX_SIDE = 16384  # w/h of current OSS (the old manual's 1-4096 is a subset)
 
 # A parameter is its value, then its key: 100w, 90Q, 100-50-200-150a, 100x200-1rc, -20b.
 _PARAM = re.compile(r"([0-9xy-]*)([A-Za-z]+)")
 _KEYS = frozenset(("w", "h", "e", "c", "l", "p", "bgc", "a", "rc", "ic", "r", "o", "ci",
                    "bl", "b", "d", "sh", "q", "Q", "pr"))
-# Region numbers of `rc`: the 3x3 grid, left to right, top to bottom.
-_REGIONS = ("nw", "north", "ne", "west", "center", "east", "sw", "south", "se")
 _MODES = {0: "lfit", 1: "mfit", 2: "fixed", 4: "pad"}
 
 
@@ -104,7 +103,7 @@ def _crops(values: dict[str, str]) -> list[str]:
         actions.append(f"crop,x_{x},y_{y},w_{w},h_{h}")
     if "rc" in values:
         w, h, region = _numbers(values, "rc", r"(\d*)x(\d*)-([1-9])", "widthxheight-region (1-9), as 100x200-1rc")
-        actions.append(f"crop,w_{w or 0},h_{h or 0},g_{_REGIONS[int(region) - 1]}")
+        actions.append(f"crop,w_{w or 0},h_{h or 0},g_{GRAVITIES[int(region) - 1]}")
     if "ic" in values:
         length, axis, index = _numbers(values, "ic", r"(\d+)([xy])-(\d+)", "lengthx-index or lengthy-index")
         actions.append(f"indexcrop,{axis}_{length},i_{index}")

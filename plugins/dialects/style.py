@@ -11,18 +11,15 @@ was on the old IMG service. A style's body is a new-API process string
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import Mapping
 
-from edge.config import BucketConfig
+from edge.config import STYLE_NAME, STYLE_NAME_LENGTH, BucketConfig
 from edge.dialects import Asked, Reading, key_dialect, query_dialect
 from edge.errors import NoSuchStyle
 from edge.pipeline import Pipeline
 from plugins.dialects import legacy
 
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
-_LONGEST_NAME = 63
 
 
 def pipeline(bucket: BucketConfig, name: str) -> Pipeline:
@@ -63,14 +60,14 @@ def read_key(key: str, bucket: BucketConfig) -> list[Reading]:
     unknown: list[Reading] = []
     for separator in sorted(separators, key=len, reverse=True):
         # A name is at most 63 characters: only the key's tail can hold separator + name.
-        start = max(1, len(key) - _LONGEST_NAME - len(separator))
+        start = max(1, len(key) - STYLE_NAME_LENGTH - len(separator))
         rightmost = None
         at = key.find(separator, start)
         while at != -1:
             name = key[at + len(separator):]
             if name in bucket.styles:
                 known.append((at, -len(separator), Reading(key[:at], "style", partial(pipeline, bucket, name))))
-            elif NAME.fullmatch(name):
+            elif STYLE_NAME.fullmatch(name):
                 rightmost = Reading(key[:at], "style", partial(pipeline, bucket, name))
             at = key.find(separator, at + 1)
         if rightmost is not None:

@@ -7,30 +7,13 @@ alpha channel keeps its meaning.
 from __future__ import annotations
 
 import math
-import re
 from typing import Callable, Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from edge.errors import InvalidArgument
-from edge.pipeline import Params
-
-_SIGNED = re.compile(r"-?[0-9]{1,4}")
 # Masks are drawn this many times larger, then reduced, so their edges are antialiased...
 _SUPERSAMPLE = 4
 _MASK_PIXELS = 1 << 24  # ...on a canvas of at most this many pixels (16 MB)
-
-
-def signed_value(params: Params, what: str, low: int, high: int) -> int:
-    """The single bare value of `bright,-50`-style actions: an integer in [low, high]."""
-    return signed_int(f"{params.action}: {what}", params.value(what), low, high)
-
-
-def signed_int(label: str, text: str, low: int, high: int) -> int:
-    """`text` as a possibly negative integer in [low, high]; InvalidArgument starting with `label`."""
-    if not _SIGNED.fullmatch(text) or not low <= int(text) <= high:
-        raise InvalidArgument(f"{label} must be an integer in [{low}, {high}], got {text!r}")
-    return int(text)
 
 
 def map_levels(im: Image.Image, table: Sequence[int]) -> Image.Image:

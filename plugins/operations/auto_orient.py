@@ -9,23 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.params import bare_bool
+from edge.pipeline import Operation, operation
 
 
 @operation("auto-orient", stage="decode")
 @dataclass(frozen=True)
 class AutoOrient(Operation):
-    enabled: bool = True
-
-    @classmethod
-    def parse(cls, params: Params) -> "AutoOrient":
-        return cls(params.value("0 or 1", 0, 1) == "1")
-
-    def canonical_params(self) -> list[str]:
-        return ["1" if self.enabled else "0"]
-
-    def is_noop(self) -> bool:
-        return self.enabled
+    enabled: bool = bare_bool(True, noop=True)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         return frames  # read by the decoder (edge.render), which orients while decoding

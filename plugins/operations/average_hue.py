@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageStat
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.pipeline import Operation, operation
 
 
 @operation("average-hue")
@@ -20,13 +20,6 @@ class AverageHue(Operation):
     count, and a wholly transparent image answers white (what jpg output
     would show). It must be the last operation.
     """
-
-    @classmethod
-    def parse(cls, params: Params) -> "AverageHue":
-        return cls()
-
-    def canonical_params(self) -> list[str]:
-        return []
 
     def draft_size(self, width: int, height: int, ctx: RenderContext) -> tuple[int, int] | None:
         # A JPEG decoded at 1/8 keeps each 8x8 block's mean (its DC term): the same average, cheaply.

@@ -9,7 +9,8 @@ from PIL import ImageFilter
 
 from edge import cost
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.params import integer
+from edge.pipeline import Operation, operation
 from plugins.operations._pixels import filter_frame
 
 
@@ -23,15 +24,8 @@ class Blur(Operation):
     standard deviation of the cut kernel, at most that of a box of radius r.
     """
 
-    r: int
-    s: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Blur":
-        return cls(params.int("r", 1, 50, required=True), params.int("s", 1, 50, required=True))
-
-    def canonical_params(self) -> list[str]:
-        return [f"r_{self.r}", f"s_{self.s}"]
+    r: int = integer(1, 50)
+    s: int = integer(1, 50)
 
     def sigma(self) -> float:
         """The standard deviation, in pixels, of the blur actually applied."""

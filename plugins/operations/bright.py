@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
-from plugins.operations._pixels import map_levels, signed_value
+from edge.params import bare_integer
+from edge.pipeline import Operation, operation
+from plugins.operations._pixels import map_levels
 
 
 @operation("bright")
@@ -15,17 +16,7 @@ class Bright(Operation):
     """Add `value` percent of full scale to every colour channel (ImageMagick's brightness
     of `-brightness-contrast`): 0 keeps the image, 100 makes it white, -100 black."""
 
-    value: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Bright":
-        return cls(signed_value(params, "the brightness", -100, 100))
-
-    def canonical_params(self) -> list[str]:
-        return [str(self.value)]
-
-    def is_noop(self) -> bool:
-        return self.value == 0
+    value: int = bare_integer("the brightness", -100, 100, signed=True, noop=0)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         shift = 255 * self.value / 100

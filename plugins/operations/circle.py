@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.geometry import MAX_RADIUS
+from edge.params import integer
+from edge.pipeline import Operation, operation
 from plugins.operations._pixels import shape_mask, with_mask
-
-MAX_RADIUS = 4096  # current OSS range [1, 4096]
 
 
 @operation("circle")
@@ -22,14 +22,7 @@ class Circle(Operation):
     turns white for formats without alpha (jpg), as the manual asks.
     """
 
-    r: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Circle":
-        return cls(params.int("r", 1, MAX_RADIUS, required=True))
-
-    def canonical_params(self) -> list[str]:
-        return [f"r_{self.r}"]
+    r: int = integer(1, MAX_RADIUS)
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The (left, top, right, bottom) square of a `width` x `height` image that holds the circle."""

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
-from plugins.operations._pixels import map_levels, signed_value
+from edge.params import bare_integer
+from edge.pipeline import Operation, operation
+from plugins.operations._pixels import map_levels
 
 
 @operation("contrast")
@@ -17,17 +18,7 @@ class Contrast(Operation):
     of ImageMagick's `-brightness-contrast`: the slope is tan(pi/4 * (1 + value/100)),
     so 0 keeps the image, -100 makes it flat grey and 100 a hard threshold at mid-grey."""
 
-    value: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Contrast":
-        return cls(signed_value(params, "the contrast", -100, 100))
-
-    def canonical_params(self) -> list[str]:
-        return [str(self.value)]
-
-    def is_noop(self) -> bool:
-        return self.value == 0
+    value: int = bare_integer("the contrast", -100, 100, signed=True, noop=0)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         slope = math.tan(math.pi / 4 * (1 + self.value / 100))

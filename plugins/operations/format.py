@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from edge.codecs import FORMAT_ALIASES, FORMATS
 from edge.frames import Frames, RenderContext
 from edge.errors import InvalidArgument
-from edge.pipeline import Operation, Params, operation
+from edge.params import bare_text
+from edge.pipeline import Operation, operation
 
 
 @operation("format", stage="encode")
@@ -20,20 +21,16 @@ class Format(Operation):
     """Write the result as `name`. As the manual says, `gif` only applies to GIF sources;
     other sources keep their own format."""
 
-    target: str
-
-    @classmethod
-    def parse(cls, params: Params) -> "Format":
-        text = params.value("the format").lower()
-        name = FORMAT_ALIASES.get(text, text)
-        if name not in FORMATS and name != "auto":
-            raise InvalidArgument(f"format: {text} is not one of {', '.join(FORMATS)}, jpeg, heif, auto")
-        return cls(name)
-
-    def canonical_params(self) -> list[str]:
-        return [self.target]
+    target: str = bare_text("the format", lambda text: _format_name(text.lower()), (*FORMATS, "auto"))
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         if self.target != "auto" and (self.target != "gif" or ctx.source_format == "GIF"):
             ctx.output_format = self.target
         return frames
+
+
+def _format_name(text: str) -> str:
+    name = FORMAT_ALIASES.get(text, text)
+    if name not in FORMATS and name != "auto":
+        raise InvalidArgument(f"format: {text} is not one of {', '.join(FORMATS)}, jpeg, heif, auto")
+    return name

@@ -9,7 +9,7 @@ from PIL import ExifTags, Image, TiffImagePlugin
 
 from edge.codecs import format_of_source
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.pipeline import Operation, operation
 
 # The IFD pointers under the names OSS answers with (exiv2's); other tags keep Pillow's names.
 _POINTERS = {ExifTags.IFD.Exif: "ExifTag", ExifTags.IFD.GPSInfo: "GPSTag", ExifTags.IFD.Interop: "InteroperabilityTag"}
@@ -32,13 +32,6 @@ class Info(Operation):
     It reads the header only, and stands alone: the renderer refuses it
     together with a pixel operation (OSS), and ignores format or quality.
     """
-
-    @classmethod
-    def parse(cls, params: Params) -> "Info":
-        return cls()
-
-    def canonical_params(self) -> list[str]:
-        return []
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         width, height = ctx.source_size

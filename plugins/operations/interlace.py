@@ -5,23 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.params import bare_bool
+from edge.pipeline import Operation, operation
 
 
 @operation("interlace", stage="encode")
 @dataclass(frozen=True)
 class Interlace(Operation):
-    progressive: bool = False
-
-    @classmethod
-    def parse(cls, params: Params) -> "Interlace":
-        return cls(params.value("0 or 1", 0, 1) == "1")
-
-    def canonical_params(self) -> list[str]:
-        return ["1" if self.progressive else "0"]
-
-    def is_noop(self) -> bool:
-        return not self.progressive
+    progressive: bool = bare_bool(False, noop=False)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         ctx.progressive = self.progressive

@@ -9,10 +9,11 @@ from PIL import Image
 from edge import cost
 from edge.errors import InvalidArgument, MissingArgument
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.geometry import MAX_SIDE
+from edge.params import Params, choice, colour, integer
+from edge.pipeline import Operation, operation
 
 MODES = ("lfit", "mfit", "fill", "pad", "fixed")
-MAX_SIDE = 16384  # the current OSS range for w/h/l/s; the target limits still apply
 
 
 @operation("resize")
@@ -26,23 +27,18 @@ class Resize(Operation):
     resize that would enlarge the image leaves it at its own size.
     """
 
-    m: str = "lfit"
-    w: int | None = None
-    h: int | None = None
-    l: int | None = None
-    s: int | None = None
-    p: int | None = None
-    limit: int = 1
-    color: str = "FFFFFF"
+    m: str = choice(MODES, "lfit")
+    w: int | None = integer(1, MAX_SIDE, None)
+    h: int | None = integer(1, MAX_SIDE, None)
+    l: int | None = integer(1, MAX_SIDE, None)
+    s: int | None = integer(1, MAX_SIDE, None)
+    p: int | None = integer(1, 1000, None)
+    limit: int = integer(0, 1, 1)
+    color: str = colour("FFFFFF")
 
     @classmethod
     def parse(cls, params: Params) -> "Resize":
-        m = params.choice("m", MODES, default="lfit")
-        w, h = params.int("w", 1, MAX_SIDE), params.int("h", 1, MAX_SIDE)
-        l, s = params.int("l", 1, MAX_SIDE), params.int("s", 1, MAX_SIDE)
-        p = params.int("p", 1, 1000)
-        limit = params.int("limit", 0, 1, default=1)
-        color = params.color("color", default="FFFFFF")
+        m, w, h, l, s, p, limit, color = cls.read(params).values()
         if p is not None and any(v is not None for v in (w, h, l, s)):
             raise InvalidArgument("resize: p cannot be combined with w, h, l or s")
         if all(v is None for v in (w, h, l, s, p)):
@@ -52,18 +48,6 @@ class Resize(Operation):
         if p is not None:
             m = "lfit"  # a percentage scales both sides alike: the mode changes nothing
         return cls(m, w, h, l, s, p, limit, color if m == "pad" else "FFFFFF")
-
-    def canonical_params(self) -> list[str]:
-        out = [] if self.m == "lfit" else [f"m_{self.m}"]
-        for key in ("w", "h", "l", "s", "p"):
-            value = getattr(self, key)
-            if value is not None:
-                out.append(f"{key}_{value}")
-        if self.limit == 0:
-            out.append("limit_0")
-        if self.m == "pad" and self.color != "FFFFFF":
-            out.append(f"color_{self.color}")
-        return out
 
     def plan(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """(scaled size, final size) for a `width` x `height` image, or None when nothing changes."""

@@ -10,7 +10,8 @@ from PIL import Image
 from edge import cost
 from edge.errors import ImageTooLarge
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.params import bare_integer
+from edge.pipeline import Operation, operation
 
 _EXACT = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 
@@ -21,17 +22,7 @@ class Rotate(Operation):
     """Rotate clockwise. Right angles are exact transposes; other angles fill the new corners
     with transparency where the image has alpha and white otherwise."""
 
-    degrees: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Rotate":
-        return cls(int(params.value("the angle (0-360)", 0, 360)) % 360)
-
-    def canonical_params(self) -> list[str]:
-        return [str(self.degrees)]
-
-    def is_noop(self) -> bool:
-        return self.degrees == 0
+    degrees: int = bare_integer("the angle (0-360)", 0, 360, modulo=360, noop=0)
 
     def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float] | None:
         if width > limits.rotate_side or height > limits.rotate_side:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.geometry import MAX_RADIUS
+from edge.params import integer
+from edge.pipeline import Operation, operation
 from plugins.operations._pixels import shape_mask, with_mask
-
-MAX_RADIUS = 4096  # the manual's range [1, 4096]
 
 
 @operation("rounded-corners")
@@ -22,14 +22,7 @@ class RoundedCorners(Operation):
     formats without alpha (jpg).
     """
 
-    r: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "RoundedCorners":
-        return cls(params.int("r", 1, MAX_RADIUS, required=True))
-
-    def canonical_params(self) -> list[str]:
-        return [f"r_{self.r}"]
+    r: int = integer(1, MAX_RADIUS)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         width, height = frames.size

@@ -8,7 +8,8 @@ from PIL import ImageFilter
 
 from edge import cost
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.params import bare_integer
+from edge.pipeline import Operation, operation
 from plugins.operations._pixels import filter_frame
 
 RADIUS = 2.0  # pixels, as Pillow's own default unsharp mask: it restores what a resize softens
@@ -20,14 +21,7 @@ class Sharpen(Operation):
     """An unsharp mask of radius 2 pixels whose strength is `value` percent: each pixel moves
     away from its blurred neighbourhood by value/100 of the difference (no threshold)."""
 
-    value: int
-
-    @classmethod
-    def parse(cls, params: Params) -> "Sharpen":
-        return cls(int(params.value("the sharpness", 50, 399)))
-
-    def canonical_params(self) -> list[str]:
-        return [str(self.value)]
+    value: int = bare_integer("the sharpness", 50, 399)
 
     def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float]:
         return cost.same_size(width, height, cost.FILTER_NS)

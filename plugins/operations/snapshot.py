@@ -8,7 +8,9 @@ from PIL import Image
 
 from edge.errors import InvalidArgument
 from edge.frames import Frames, RenderContext
-from edge.pipeline import Operation, Params, operation
+from edge.geometry import MAX_SIDE
+from edge.params import choice, flag, integer
+from edge.pipeline import Operation, operation
 
 MAX_T = 24 * 3600 * 1000  # a day of video, in ms
 
@@ -20,28 +22,11 @@ class Snapshot(Operation):
     w x h: one of them 0 keeps the aspect ratio, both 0 keep the video's size. Never enlarged
     past the video's own size (the manual's range is [0, video width/height])."""
 
-    t: int = 0
-    w: int = 0
-    h: int = 0
-    fast: bool = False
-    f: str = "jpg"
-
-    @classmethod
-    def parse(cls, params: Params) -> "Snapshot":
-        return cls(
-            t=params.int("t", 0, MAX_T, default=0),
-            w=params.int("w", 0, 16384, default=0),
-            h=params.int("h", 0, 16384, default=0),
-            fast=params.choice("m", ("fast",)) == "fast",
-            f=params.choice("f", ("jpg", "png"), default="jpg", aliases={"jpeg": "jpg"}),
-        )
-
-    def canonical_params(self) -> list[str]:
-        out = [f"t_{self.t}"]
-        out += [f"{k}_{getattr(self, k)}" for k in ("w", "h") if getattr(self, k)]
-        if self.fast:
-            out.append("m_fast")
-        return out + [f"f_{self.f}"]
+    t: int = integer(0, MAX_T, 0, always=True)
+    w: int = integer(0, MAX_SIDE, 0)
+    h: int = integer(0, MAX_SIDE, 0)
+    fast: bool = flag("fast", key="m")
+    f: str = choice(("jpg", "png"), "jpg", aliases={"jpeg": "jpg"}, always=True)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         ctx.output_format = self.f

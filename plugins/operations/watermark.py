@@ -25,21 +25,31 @@ from edge import cost
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, MissingArgument, OssError, WatermarkError
 from edge.fonts import DEFAULT_FONT, FONTS
 from edge.frames import Frames, RenderContext
-from edge.pipeline import OPERATIONS, Operation, Params, bounded_int, is_hex_colour, operation
+from edge.geometry import GRAVITIES, MAX_MARGIN, column, place, row
+from edge.params import Params, bounded_int, choice, decoded, integer, is_hex_colour, signed
+from edge.pipeline import OPERATIONS, Operation, operation
 from edge.render import decode_still, read_limited
-from plugins.operations._pixels import signed_int
 from plugins.operations._text import text_layer
 from plugins.operations.resize import Resize
 
-GRAVITIES = ("nw", "north", "ne", "west", "center", "east", "sw", "south", "se")
-_LEFT, _MIDDLE = ("nw", "west", "sw"), ("north", "center", "south")
-_TOP, _CENTRE = ("nw", "north", "ne"), ("west", "center", "east")
 MAX_TEXT_BYTES = 64  # "at most 64 characters (about 20 Chinese characters)": UTF-8 bytes
 PREPROCESSING = ("resize", "crop", "rotate")  # the manual: resize, crop, rotate; not circle
 _BASE64 = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _PROCESS = "?x-oss-process="
 # A filled image is tiled at most about this many times along each side.
 _MAX_TILES_PER_SIDE = 64
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The watermark image: an object of the same bucket, and the steps that preprocess it."""
+
+    key: str
+    steps: tuple = ()
+
+    def spell(self) -> str:
+        steps = "/".join(step.canonical() for step in self.steps)
+        return _encode(self.key + (f"{_PROCESS}image/{steps}" if steps else ""))
 
 
 @dataclass(frozen=True)
@@ -63,91 +73,49 @@ class Watermark(Operation):
     whole image, `x` and `y` apart, every other row shifted by half a step.
     """
 
-    image: str | None = None
-    preprocess: tuple = ()
-    text: str | None = None
-    font: str = DEFAULT_FONT
-    color: str = "000000"
-    size: int = 40
-    shadow: int = 0
-    rotate: int = 0
-    fill: int = 0
-    t: int = 100
-    g: str = "se"
-    x: int = 10
-    y: int = 10
-    voffset: int = 0
-    order: int = 0
-    align: int = 0
-    interval: int = 0
+    image: Overlay | None = decoded(lambda text: _overlay(_decode("image", text)), lambda overlay: overlay.spell(),
+                                    None)
+    text: str | None = decoded(lambda text: _text(_decode("text", text)), lambda text: _encode(text), None)
+    font: str = decoded(lambda text: _font(_decode("type", text)), lambda font: _encode(font), DEFAULT_FONT,
+                        key="type")
+    color: str = decoded(lambda text: _color(text), None, "000000")
+    size: int = integer(1, 1000, 40)
+    shadow: int = integer(0, 100, 0)
+    rotate: int = integer(0, 360, 0, modulo=360)
+    fill: int = integer(0, 1, 0)
+    t: int = integer(0, 100, 100)
+    g: str = choice(GRAVITIES, "se")
+    x: int = integer(0, MAX_MARGIN, 10)
+    y: int = integer(0, MAX_MARGIN, 10)
+    voffset: int = signed(-1000, 1000, 0)
+    order: int = integer(0, 1, 0)
+    align: int = integer(0, 2, 0)
+    interval: int = integer(0, 1000, 0)
 
     @classmethod
     def parse(cls, params: Params) -> "Watermark":
-        image_text, text = params.text("image"), params.text("text")
-        if image_text is None and text is None:
+        if "image" not in params.named and "text" not in params.named:
             raise MissingArgument("watermark: image or text is required")
-        image, preprocess = _image(_decode("image", image_text)) if image_text is not None else (None, ())
-        if text is not None:
-            text = _decode("text", text)
-            if not text:
-                raise WatermarkError("watermark: text is empty")
-            if len(text.encode()) > MAX_TEXT_BYTES:
-                raise WatermarkError(f"watermark: text is {len(text.encode())} bytes of UTF-8, over the limit of "
-                                     f"{MAX_TEXT_BYTES} (about 20 Chinese characters)")
-        font_text = params.text("type")
-        font = DEFAULT_FONT if font_text is None else _decode("type", font_text)
-        if font not in FONTS:
-            raise WatermarkError(f"watermark: type {font!r} is not a known font (one of {', '.join(FONTS)})")
-        voffset = params.text("voffset")
-        return cls(
-            image=image, preprocess=preprocess, text=text, font=font,
-            color=_color(params.text("color")),
-            size=params.int("size", 1, 1000, default=40),
-            shadow=params.int("shadow", 0, 100, default=0),
-            rotate=params.int("rotate", 0, 360, default=0) % 360,
-            fill=params.int("fill", 0, 1, default=0),
-            t=params.int("t", 0, 100, default=100),
-            g=params.choice("g", GRAVITIES, default="se"),
-            x=params.int("x", 0, 4096, default=10),
-            y=params.int("y", 0, 4096, default=10),
-            voffset=0 if voffset is None else signed_int("watermark: voffset", voffset, -1000, 1000),
-            order=params.int("order", 0, 1, default=0),
-            align=params.int("align", 0, 2, default=0),
-            interval=params.int("interval", 0, 1000, default=0),
-        )
+        return cls(**cls.read(params))
 
     def canonical_params(self) -> list[str]:
-        out = []
-        if self.image is not None:
-            steps = "/".join(step.canonical() for step in self.preprocess)
-            out.append("image_" + _encode(self.image + (f"{_PROCESS}image/{steps}" if steps else "")))
+        out = self.spell("image")
         if self.text is not None:
-            out.append("text_" + _encode(self.text))
-            defaults = {"type": DEFAULT_FONT, "color": "000000", "size": 40, "shadow": 0, "rotate": 0}
-            for key, value in (("type", self.font), ("color", self.color), ("size", self.size),
-                               ("shadow", self.shadow), ("rotate", self.rotate)):
-                if value != defaults[key]:
-                    out.append(f"{key}_{_encode(value) if key == 'type' else value}")
+            out += self.spell("text", "font", "color", "size", "shadow", "rotate")
         if self.image is not None and self.text is not None:
-            out += [f"{key}_{value}" for key, value in
-                    (("order", self.order), ("align", self.align), ("interval", self.interval)) if value]
-        if self.fill:
-            out.append("fill_1")
-        if self.t != 100:
-            out.append(f"t_{self.t}")
-        if self.g != "se":
-            out.append(f"g_{self.g}")
+            out += self.spell("order", "align", "interval")
+        out += self.spell("fill", "t", "g")
         # Margins the gravity ignores are dropped, so equal results share one spelling (fill uses both).
-        if self.x != 10 and (self.fill or self.g not in _MIDDLE):
-            out.append(f"x_{self.x}")
-        if self.y != 10 and (self.fill or self.g not in _CENTRE):
-            out.append(f"y_{self.y}")
-        if self.voffset and self.g in _CENTRE:
-            out.append(f"voffset_{self.voffset}")
+        if self.fill or column(self.g) != 1:
+            out += self.spell("x")
+        if self.fill or row(self.g) != 1:
+            out += self.spell("y")
+        if row(self.g) == 1:
+            out += self.spell("voffset")
         return out
 
     def inputs(self) -> tuple[str, ...]:
-        return () if self.image is None else (self.image,)
+        return () if self.image is None else (self.image.key,)
 
     def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float]:
         # A block may cover the whole image; a filled one about twice over (rows are staggered).
@@ -179,17 +147,18 @@ class Watermark(Operation):
         return block
 
     def _image(self, width: int, height: int, ctx: RenderContext) -> Image.Image:
-        held = ctx.inputs.get(self.image)
+        key = self.image.key
+        held = ctx.inputs.get(key)
         if held is None:
-            raise WatermarkError(f"watermark: the image object {self.image!r} was not fetched")
+            raise WatermarkError(f"watermark: the image object {key!r} was not fetched")
         try:
             raw = held if isinstance(held, bytes) else read_limited(held, ctx.limits.source_bytes)
             im = decode_still(raw, ctx.limits)
         except (BadRequest, ImageTooLarge) as exc:
-            raise WatermarkError(f"watermark: the image object {self.image!r} cannot be used: {exc.message}") from None
+            raise WatermarkError(f"watermark: the image object {key!r} cannot be used: {exc.message}") from None
         frames = Frames([im.convert("RGBA")])
         step_ctx = RenderContext(limits=ctx.limits, source_format="")
-        for step in self.preprocess:
+        for step in self.image.steps:
             if isinstance(step, Percent):
                 step = Resize(w=max(1, width * step.p // 100), h=max(1, height * step.p // 100), limit=0)
             frames = step.apply(frames, step_ctx)
@@ -198,8 +167,7 @@ class Watermark(Operation):
     def _places(self, width: int, height: int, size: tuple[int, int]) -> list[tuple[int, int]]:
         """Top-left corners of the block: one at the gravity, or a grid from it over the image (fill)."""
         w, h = size
-        left = self.x if self.g in _LEFT else (width - w) // 2 if self.g in _MIDDLE else width - w - self.x
-        top = self.y if self.g in _TOP else (height - h) // 2 + self.voffset if self.g in _CENTRE else height - h - self.y
+        left, top = place(self.g, (width, height), size, (self.x, self.y), (0, self.voffset))
         if not self.fill:
             return [(left, top)]
         step_x = max(w + self.x, width // _MAX_TILES_PER_SIDE, 1)
@@ -231,10 +199,24 @@ def _encode(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _color(text: str | None) -> str:
+def _text(text: str) -> str:
+    """The decoded text, checked: not empty, at most MAX_TEXT_BYTES of UTF-8."""
+    if not text:
+        raise WatermarkError("watermark: text is empty")
+    if len(text.encode()) > MAX_TEXT_BYTES:
+        raise WatermarkError(f"watermark: text is {len(text.encode())} bytes of UTF-8, over the limit of "
+                             f"{MAX_TEXT_BYTES} (about 20 Chinese characters)")
+    return text
+
+
+def _font(font: str) -> str:
+    if font not in FONTS:
+        raise WatermarkError(f"watermark: type {font!r} is not a known font (one of {', '.join(FONTS)})")
+    return font
+
+
+def _color(text: str) -> str:
     """RRGGBB, as the Chinese manual writes it, or the base64 of #RRGGBB the English one asks for."""
-    if text is None:
-        return "000000"
     if is_hex_colour(text):
         return text.upper()
     try:
@@ -246,13 +228,13 @@ def _color(text: str | None) -> str:
     raise InvalidArgument(f"watermark: color_{text} is not a colour RRGGBB")
 
 
-def _image(decoded: str) -> tuple[str, tuple]:
-    """(object key, preprocessing steps) from `key[?x-oss-process=image/...]`."""
+def _overlay(decoded: str) -> Overlay:
+    """The object key and preprocessing steps of `key[?x-oss-process=image/...]`."""
     key, _, process = decoded.partition(_PROCESS)
     if not key:
         raise WatermarkError("watermark: image names no object")
     if not process:
-        return key, ()
+        return Overlay(key, ())
     kind, _, rest = process.partition("/")
     if kind != "image":
         raise WatermarkError(f"watermark: the image preprocessing must be image/..., got {process!r}")
@@ -266,7 +248,7 @@ def _image(decoded: str) -> tuple[str, tuple]:
             steps += _preprocessing_step(action, tokens)
         except OssError as exc:
             raise WatermarkError(f"watermark: image preprocessing: {exc.message}") from None
-    return key, tuple(steps)
+    return Overlay(key, tuple(steps))
 
 
 def _preprocessing_step(action: str, tokens: list[str]) -> list:
