@@ -24,6 +24,7 @@ from edge.errors import (BadRequest, ClientClosedRequest, InternalError, MethodN
 from edge.gpu import make_gpu
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
+from edge.originals import Originals
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
 from edge.sources import make_source
@@ -50,12 +51,13 @@ def make_app(config: Config) -> web.Application:
         config=config,
         metrics=metrics,
         pool=pool,
-        renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics),
+        renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics,
+                              Originals(config.cache.originals_bytes, metrics)),
         sources={},
     )
     origin.renditions.gpu = gpu
     origin.sources = {
-        name: make_source(bucket.source, config.limits, origin, config.cache.revalidate_seconds)
+        name: make_source(bucket, config.limits, origin, config.cache.revalidate_seconds)
         for name, bucket in config.buckets.items()
     }
     app[ORIGIN] = origin
@@ -63,6 +65,7 @@ def make_app(config: Config) -> web.Application:
 
     protocol.install(origin)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.extend(source.cleanup_ctx for source in origin.sources.values())
     app.on_response_prepare.append(_mark_answer_started)
     if gpu is not None:
         app.cleanup_ctx.append(gpu.cleanup_ctx)
@@ -98,6 +101,10 @@ def _cache(config: Config, metrics: Metrics) -> RenditionCache:
         from edge.cache_redis import RedisLevel  # redis-py costs ~17 MB: only when configured
 
         levels.append(RedisLevel(settings.redis_url, settings.redis_ttl_seconds, metrics))
+    if settings.store:
+        from edge.cache_store import StoreLevel  # aiobotocore costs ~40 MB: only when configured
+
+        levels.append(StoreLevel(settings.store, settings.s3, config.limits, metrics))
     return RenditionCache(levels, metrics)
 
 
@@ -112,8 +119,6 @@ async def _resources(app: web.Application):
     finally:
         await origin.pool.close()
         await origin.renditions.cache.close()
-        for source in origin.sources.values():
-            await source.close()
         await origin.session.close()
 
 

@@ -153,8 +153,8 @@ class RenditionCache:
 class SingleFlight:
     """Concurrent calls with the same key share one execution, its result and its failure."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(self, metrics: Metrics, joins=None) -> None:
+        self.joins = joins or metrics.singleflight_joins  # the counter of calls that joined a flight
         self._flights: dict[Hashable, asyncio.Future] = {}
 
     def joined(self, key: Hashable) -> bool:
@@ -172,7 +172,7 @@ class SingleFlight:
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._land(key, done))
         else:
-            self.metrics.singleflight_joins.inc()
+            self.joins.inc()
         return await asyncio.shield(flight)
 
     def _land(self, key: Hashable, flight: asyncio.Future) -> None:

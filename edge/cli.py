@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -112,12 +113,11 @@ async def _reach_sources(origin) -> dict[str, str]:
     async with aiohttp.ClientSession() as session:
         origin.session = session
         for name, source in origin.sources.items():
-            try:
-                await source.check()
-            except OssError as exc:
-                problems[name] = exc.message
-            finally:
-                await source.close()
+            async with contextlib.asynccontextmanager(source.cleanup_ctx)(None):
+                try:
+                    await source.check()
+                except OssError as exc:
+                    problems[name] = exc.message
     return problems
 
 

@@ -58,6 +58,29 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class S3Config:
+    """How to reach an S3-protocol bucket (AWS S3, Alibaba OSS, MinIO): docs/storage.md."""
+
+    # "" is AWS S3 in `region`; e.g. https://oss-cn-hangzhou.aliyuncs.com or http://minio:9000.
+    endpoint_url: str = field(default="", metadata=_check(lambda v: not v or v.startswith(("http://", "https://")),
+                                                          "must be http(s)://host[:port]"))
+    region: str = "us-east-1"
+    # Alibaba OSS takes virtual-hosted only; MinIO and most self-hosted servers want "path".
+    addressing_style: str = field(default="virtual", metadata=_check(lambda v: v in ("virtual", "path"),
+                                                                     'must be "virtual" or "path"'))
+    # Both or neither: neither uses the AWS chain (AWS_ACCESS_KEY_ID..., ~/.aws, the instance's role).
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+
+
+def _is_store(value: str) -> bool:
+    return not value or bool(_S3_URL.match(value))
+
+
+@dataclass(frozen=True)
 class CacheConfig:
     memory_bytes: int = field(default=256 << 20, metadata=_check(lambda v: v >= 0, "must be >= 0"))
     disk_path: str = ""
@@ -65,6 +88,11 @@ class CacheConfig:
     redis_url: str = ""
     redis_ttl_seconds: int = field(default=7 * 86400, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: no expiry)"))
     revalidate_seconds: float = field(default=10.0, metadata=_check(lambda v: v >= 0, "must be >= 0"))
+    # Originals fetched from an http or s3 source, kept so a srcset burst downloads one once (edge.originals).
+    originals_bytes: int = field(default=128 << 20, metadata=_check(lambda v: v >= 0, "must be >= 0 (0: none kept)"))
+    # The last level, after memory, disk and Redis: renditions in a bucket (edge.cache_store), with `s3`.
+    store: str = field(default="", metadata=_check(_is_store, "must be s3://bucket[/prefix]"))
+    s3: S3Config = S3Config()
 
 
 @dataclass(frozen=True)
@@ -101,9 +129,10 @@ class BucketConfig:
     name: str
     source: str = field(
         default="",
-        metadata=_check(lambda v: v.startswith(("file:///", "http://", "https://")),
-                        "must be file:///abs/dir or http(s)://host/prefix"),
+        metadata=_check(lambda v: v.startswith(("file:///", "http://", "https://")) or bool(_S3_URL.match(v)),
+                        "must be file:///abs/dir, http(s)://host/prefix or s3://bucket/prefix"),
     )
+    s3: S3Config = S3Config()  # how to reach an s3:// source
     domains: tuple[str, ...] = ()
     styles: Mapping[str, str] = field(
         default_factory=dict,
@@ -262,17 +291,27 @@ def _build_config(raw: dict[str, Any]) -> Config:
             raise ConfigError(f"buckets.{name}: bucket names are 3-63 characters of a-z, 0-9 and '-'")
         bucket = _build(BucketConfig, {**_as_table(table, f"buckets.{name}"), "name": name}, f"buckets.{name}")
         if not bucket.source:
-            raise ConfigError(f"buckets.{name}.source: missing (file:///abs/dir or http(s)://host/prefix)")
+            raise ConfigError(f"buckets.{name}.source: missing (file:///abs/dir, http(s)://host/prefix or "
+                              f"s3://bucket/prefix)")
+        _check_keys(bucket.s3, f"buckets.{name}.s3")
         buckets[name] = bucket
     _reject_shared_domains(buckets)
+    cache = _build(CacheConfig, _as_table(raw.get("cache", {}), "cache"), "cache")
+    _check_keys(cache.s3, "cache.s3")
     return Config(
         server=_build(ServerConfig, _as_table(raw.get("server", {}), "server"), "server"),
-        cache=_build(CacheConfig, _as_table(raw.get("cache", {}), "cache"), "cache"),
+        cache=cache,
         limits=_build(Limits, _as_table(raw.get("limits", {}), "limits"), "limits"),
         buckets=types.MappingProxyType(buckets),
         upscale=_build(UpscaleConfig, _as_table(raw.get("upscale", {}), "upscale"), "upscale"),
         gpu=_build(GpuConfig, _as_table(raw.get("gpu", {}), "gpu"), "gpu"),
     )
+
+
+def _check_keys(s3: S3Config, where: str) -> None:
+    if bool(s3.access_key_id) != bool(s3.secret_access_key):
+        raise ConfigError(f"{where}: access_key_id and secret_access_key go together (or neither, for the AWS "
+                          f"credential chain)")
 
 
 def _reject_shared_domains(buckets: Mapping[str, BucketConfig]) -> None:

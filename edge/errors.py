@@ -114,6 +114,12 @@ class RequestUriTooLong(OssError):
     code, status = "RequestUriTooLong", 414
 
 
+class PreconditionFailed(OssError):
+    """An original asked with If-Match or If-Unmodified-Since that the object no longer meets."""
+
+    code, status = "PreconditionFailed", 412
+
+
 class InvalidRange(OssError):
     code, status = "InvalidRange", 416
 

@@ -87,6 +87,9 @@ class Metrics:
         self.source_errors = _Counter("edge_source_errors_total", "Failed source fetches, by error code", ["code"],
                                       registry=r)
         self.bytes_in = Counter("edge_source_bytes_total", "Bytes of originals fetched for processing", registry=r)
+        self.source_reads = _Counter("edge_source_reads_total", "Originals wanted for processing, by how they came: "
+                                     "fetched from the source, joined (a fetch of the same original under way) "
+                                     "or kept (recently fetched, cache.originals_bytes)", ["how"], registry=r)
         self.bytes_out = Counter("edge_response_bytes_total", "Body bytes of rendition answers", registry=r)
         # The GPU worker (edge.gpu), present only where [gpu] found a GPU.
         self.gpu_jobs = _Counter("edge_gpu_jobs_total", "Renditions sent to the GPU worker, by outcome (ok, error, "

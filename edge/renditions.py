@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
@@ -13,6 +12,7 @@ from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
 from edge.errors import InvalidObjectName, NoSuchKey, OssError, ProcessTimeout, WatermarkError
 from edge.metrics import Metrics
+from edge.originals import Originals
 from edge.pipeline import Pipeline
 from edge.pool import WorkerPool
 from edge.render import RenderJob
@@ -21,9 +21,6 @@ from edge.sources import Source, SourceObject
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
 RENDER_VERSION = "5"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman tables; 4: PNG RLE for photos,
 # RGB GIF frames; 5: HEIC with x265's "medium" preset
-# Watermark images read from an HTTP source are kept (by key and ETag) within this many bytes,
-# so that a logo used on every rendition is fetched from the upstream once.
-INPUT_BYTES = 32 << 20
 # A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
 # the source changes, which changes the digest: remember it briefly instead of decoding again.
 # So is a job timeout: the same URL would hold a worker for the whole job timeout again.
@@ -69,20 +66,21 @@ class Wanted:
 class Renditions:
     """Looks renditions up in the cache, and makes each missing one once (single-flight)."""
 
-    def __init__(self, pool: WorkerPool, cache: RenditionCache, limits: Limits, metrics: Metrics) -> None:
+    def __init__(self, pool: WorkerPool, cache: RenditionCache, limits: Limits, metrics: Metrics,
+                 originals: Originals) -> None:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
+        self.originals = originals
         self.flights = SingleFlight(metrics)
         self.batches = SourceBatches(pool)
         self.gpu = None  # edge.gpu.Gpu, set by edge.app where [gpu] found a usable GPU
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
         self._probes: LRUCache = LRUCache(maxsize=10_000)
-        self._inputs: LRUCache = LRUCache(maxsize=INPUT_BYTES, getsizeof=len)
 
     async def probe(self, bucket: str, source: Source, obj: SourceObject) -> dict:
         """{"format", "width", "height", "frames"} of an original, read from its header in a worker."""
         key = (bucket, obj.key, obj.etag)
         if key not in self._probes:
-            fetched, data = await source.read(obj.key, self.limits.source_bytes)
+            fetched, data = await self.originals.read(bucket, source, obj, self.limits.source_bytes)
             meta, _ = await self.pool.run("probe", RenderJob(None, self.limits, fetched.path), data)
             self._probes[key] = meta
         return self._probes[key]
@@ -117,8 +115,8 @@ class Renditions:
     async def _make(self, wanted: Wanted) -> Rendition:
         pipeline, source = wanted.pipeline, wanted.source
         video = pipeline.kind == "video"
-        fetched, data = await self._read(source, wanted.obj.key,
-                                         self.limits.video_bytes if video else self.limits.source_bytes)
+        fetched, data = await self.originals.read(wanted.bucket, source, wanted.obj,
+                                                  self.limits.video_bytes if video else self.limits.source_bytes)
         inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
         job = RenderJob(pipeline, self.limits, fetched.path, inputs, (wanted.bucket, fetched.key, fetched.etag))
         try:
@@ -137,30 +135,13 @@ class Renditions:
         return rendition
 
     async def _input(self, wanted: Wanted, other: SourceObject) -> str | bytes:
-        """A watermark image for the job: its path (file source) or its bytes, kept while its ETag holds."""
-        kept = (wanted.bucket, other.key, other.etag)
-        if kept in self._inputs:
-            return self._inputs[kept]
+        """A watermark image for the job: its path (file source) or its bytes (edge.originals keeps them,
+        so a logo used on every rendition is fetched once while its ETag holds)."""
         try:
-            held, data = await self._read(wanted.source, other.key, self.limits.source_bytes)
+            held, data = await self.originals.read(wanted.bucket, wanted.source, other, self.limits.source_bytes)
         except (NoSuchKey, InvalidObjectName):  # deleted since want()
             raise _missing_watermark(other.key) from None
-        if data is None:
-            return held.path
-        if len(data) <= INPUT_BYTES // 4:
-            self._inputs[kept] = data
-        return data
-
-    async def _read(self, source: Source, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
-        started = time.monotonic()
-        try:
-            fetched, data = await source.read(key, limit)
-        except OssError as exc:
-            self.metrics.source_errors.labels(exc.code).inc()
-            raise
-        self.metrics.source_seconds.observe(time.monotonic() - started)
-        self.metrics.bytes_in.inc(fetched.size)
-        return fetched, data
+        return held.path if data is None else data
 
 
 def _missing_watermark(key: str) -> WatermarkError:

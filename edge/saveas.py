@@ -6,9 +6,10 @@ bucket also holds (that is the write permission). The signature is in the
 headers (it covers the body only through a Content-MD5, checked when sent), so
 an unsigned request is refused before its body is read, and a body has
 BODY_SECONDS to arrive. The rendition comes from the same pipeline, cache and
-pool as a GET; the file is written to a temporary name in the target folder,
-flushed, and renamed into place, so an object is either whole or absent, never
-partial, and never outside the folder.
+pool as a GET; the target bucket's source stores it (`Source.put`): a folder
+writes a temporary name, flushes and renames it into place, never outside the
+folder; an S3 bucket takes one PUT. Either way an object is whole or absent,
+never partial.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from edge.config import BucketConfig
-from edge.errors import (AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, NotImplementedOss,
-                         RequestTimeout)
+from edge.errors import AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, RequestTimeout
 from edge.origin import ORIGIN
-from edge.sources.file import FileSource, write_atomically
 
 MAX_BODY = 64 * 1024
 # The form is a few hundred bytes, at most MAX_BODY: even a 64 kbit/s uplink sends that in 8 s. A
@@ -57,9 +56,6 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
     if signer not in target.access_keys:
         raise AccessDenied(f"the access key {signer} may not write to bucket {target_name}")
     destination = origin.sources[target.name]
-    if not isinstance(destination, FileSource):
-        raise NotImplementedOss(f"saveas into bucket {target_name}: its source is not writable (http upstream)")
-    path = destination.path_for_writing(target_key)
 
     from plugins.dialects.oss import piped  # the same '|' rules as a GET
 
@@ -67,7 +63,7 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
     pipeline = piped(process)
     obj = await source.stat(key)
     rendition, _ = await origin.renditions.get(await origin.renditions.want(bucket.name, source, obj, pipeline))
-    await asyncio.to_thread(write_atomically, path, rendition.body)
+    await destination.put(target_key, rendition.body, rendition.content_type)
     answer = {"bucket": target_name, "fileSize": len(rendition.body), "object": target_key, "status": "OK"}
     return web.json_response(answer)
 

@@ -1,19 +1,21 @@
-"""Sources of originals: a local folder (`file://`) or an upstream HTTP origin (`http(s)://`).
+"""Sources of originals: a local folder (`file://`), an upstream HTTP origin (`http(s)://`) or an
+S3-protocol bucket (`s3://`).
 
 A source answers three questions about a key: its validators (`stat`), its
 bytes for processing (`read`, size-capped), and the original itself, streamed
-with Range and conditional-request support (`serve_original`).
+with Range and conditional-request support (`serve_original`); and it takes
+saveas' writes (`put`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import AsyncIterator, Protocol
 
 from aiohttp import web
 
-from edge.config import ConfigError
+from edge.config import BucketConfig, ConfigError
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,29 @@ class Source(Protocol):
     async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
         """The original, unprocessed: streamed, with ETag, Last-Modified, Range and conditionals."""
 
+    async def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store `body` as `key`, atomically (readers see the old object or the whole new one);
+        AccessDenied or InvalidObjectName for a key it may not hold, NotImplemented where read-only."""
+
     async def check(self) -> None:
         """Raise if the source cannot be reached (for /readyz)."""
 
-    async def close(self) -> None:
-        """Release connections."""
+    def cleanup_ctx(self, app) -> AsyncIterator[None]:
+        """aiohttp cleanup context: what the source opens (connections, a client) lives while it runs."""
 
 
-def make_source(url: str, limits, session_holder, revalidate_seconds: float) -> Source:
-    """The source for a bucket's `source` URL (`file:///dir` or `http(s)://host/prefix`); raises
-    ConfigError naming the folder when a `file://` folder does not exist.
+def make_source(bucket: BucketConfig, limits, session_holder, revalidate_seconds: float) -> Source:
+    """The source for a bucket's `source` URL (`file:///dir`, `http(s)://host/prefix` or
+    `s3://bucket/prefix` with the bucket's `s3` table); raises ConfigError naming the folder when
+    a `file://` folder does not exist.
 
     `session_holder.session` is the server's one pooled aiohttp client session.
     """
+    url = bucket.source
+    if url.startswith("s3://"):
+        from edge.sources.s3 import S3Source  # aiobotocore costs ~40 MB: only when configured
+
+        return S3Source(url, bucket.s3, limits, revalidate_seconds)
     if url.startswith("file://"):
         from edge.sources.file import FileSource
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import mimetypes
 import os
 import re
 import stat as stat_module
 import time
+from typing import AsyncIterator
 
 from aiohttp import web
 
 from edge.errors import AccessDenied, ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
+from edge.ranges import OriginalFile
 from edge.sources import SourceObject
 
 _FOLDER_SECONDS = 1.0
@@ -99,15 +102,19 @@ class FileSource:
 
     async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
         obj = await self.stat(key)
-        # FileResponse brings sendfile, Range (206/416), If-None-Match, If-Modified-Since and HEAD.
-        return web.FileResponse(obj.path, headers={"Content-Type": obj.content_type})
+        # FileResponse brings sendfile, Range (206/416), If-None-Match, If-Modified-Since and HEAD;
+        # OriginalFile reads If-Range and several ranges as RFC 9110 says (edge.ranges).
+        return OriginalFile(obj.path, headers={"Content-Type": obj.content_type})
 
     async def check(self) -> None:
         if not os.path.isdir(self.root):
             raise SourceUnavailable(f"the source folder {self.root} does not exist")
 
-    async def close(self) -> None:
-        return None
+    async def put(self, key: str, body: bytes, content_type: str) -> None:
+        await asyncio.to_thread(write_atomically, self.path_for_writing(key), body)
+
+    async def cleanup_ctx(self, app) -> AsyncIterator[None]:
+        yield
 
 
 def write_atomically(path: str, data: bytes) -> None:

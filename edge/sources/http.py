@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import email.utils
 import time
+from typing import AsyncIterator
 from urllib.parse import quote
 
 import aiohttp
@@ -13,7 +14,8 @@ from aiohttp import web
 from cachetools import TTLCache
 
 from edge.config import Limits
-from edge.errors import ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, SourceTimeout, SourceUnavailable
+from edge.errors import (ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, NotImplementedOss, SourceTimeout,
+                         SourceUnavailable)
 from edge.sources import SourceObject
 
 # Request headers worth forwarding for a pass-through, and response headers worth relaying.
@@ -127,8 +129,11 @@ class HttpSource:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise SourceUnavailable(f"the upstream {self.base} cannot be reached: {_why(exc)}") from None
 
-    async def close(self) -> None:
-        return None
+    async def put(self, key: str, body: bytes, content_type: str) -> None:
+        raise NotImplementedOss(f"saveas into {self.base}: an http upstream is read-only")
+
+    async def cleanup_ctx(self, app) -> AsyncIterator[None]:
+        yield  # the server's one client session is the application's own
 
     def _request(self, method: str, key: str, headers: dict | None = None, passthrough: bool = False):
         return _Upstream(self, method, key, headers or {}, passthrough)
@@ -146,7 +151,7 @@ class HttpSource:
         )
 
 
-class _Budget:
+class Budget:
     """The seconds an upstream has left to deliver one object: `limits.fetch_timeout` for connect,
     headers and body together. Only time spent waiting on the upstream counts, so the slow client
     of a pass-through does not use it up (aiohttp's `total` timeout would count that too)."""
@@ -183,7 +188,7 @@ class _Upstream:
     def __init__(self, source: HttpSource, method: str, key: str, headers: dict, passthrough: bool) -> None:
         self.source, self.method, self.key = source, method, key
         self.headers, self.passthrough = headers, passthrough
-        self.budget = _Budget(source.limits, key)
+        self.budget = Budget(source.limits, key)
         self.response: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> _Upstream:

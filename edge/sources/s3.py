@@ -1,0 +1,283 @@
+"""Originals in an S3-protocol bucket (AWS S3, Alibaba OSS, MinIO), through aiobotocore.
+
+The client is async on aiohttp, so the event loop never waits on it. Every call has the
+limits' connect and read timeouts, `limits.fetch_timeout` in all, and botocore's "standard"
+retries (ATTEMPTS tries, jittered exponential back-off) on 5xx answers, throttling and
+broken connections. What the bucket says is never relayed: a missing object is NoSuchKey,
+anything else that fails is our 502 SourceUnavailable (504 SourceTimeout past a deadline)
+with Retry-After, one log line a minute per fault, and a /readyz problem while it lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import time
+from typing import AsyncIterator
+
+import aiohttp
+import botocore.exceptions
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from aiohttp import web
+from cachetools import LRUCache
+
+from edge.config import Limits, S3Config
+from edge.errors import (ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, OssError, PreconditionFailed,
+                         SourceTimeout, SourceUnavailable)
+from edge.log_throttle import LogThrottle
+from edge.sources import SourceObject
+from edge.sources.http import Budget
+
+log = logging.getLogger("edge.s3")
+ATTEMPTS = 3
+RETRY_AFTER = "2"  # seconds: about what botocore's back-off waited before giving up
+_CHUNK = 64 * 1024
+_KNOWN = 100_000  # objects whose validators are kept
+# A pass-through's conditional headers and the GetObject parameters they become. If-Range is not
+# among them (S3 has no such parameter): a Range with If-Range is answered whole, as RFC 9110 allows.
+_CONDITIONS = {"If-None-Match": "IfNoneMatch", "If-Match": "IfMatch",
+               "If-Modified-Since": "IfModifiedSince", "If-Unmodified-Since": "IfUnmodifiedSince"}
+_REFUSALS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken",
+             "ExpiredToken", "AllAccessDisabled"}
+_FAULTS = (botocore.exceptions.BotoCoreError, aiohttp.ClientError, OSError)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(bucket, key prefix ending in "/" or "") of `s3://bucket/prefix`."""
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    prefix = prefix.strip("/")
+    return bucket, prefix + "/" if prefix else ""
+
+
+@contextlib.asynccontextmanager
+async def s3_client(settings: S3Config, limits: Limits, connections: int = 64) -> AsyncIterator:
+    """An aiobotocore S3 client for `settings`, closed on leaving. Checksums only where the API
+    requires them: Alibaba OSS and older MinIO refuse the aws-chunked bodies botocore sends by default."""
+    config = AioConfig(
+        region_name=settings.region, connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
+        retries={"max_attempts": ATTEMPTS, "mode": "standard"}, max_pool_connections=connections,
+        s3={"addressing_style": settings.addressing_style}, signature_version="s3v4",
+        request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    keys = ({"aws_access_key_id": settings.access_key_id, "aws_secret_access_key": settings.secret_access_key}
+            if settings.access_key_id else {})
+    async with get_session().create_client("s3", endpoint_url=settings.endpoint_url or None, config=config,
+                                           **keys) as client:
+        yield client
+
+
+def status_of(exc: botocore.exceptions.ClientError) -> tuple[int, str]:
+    """(HTTP status, error code) of an answer botocore raised."""
+    meta = exc.response.get("ResponseMetadata", {})
+    return int(meta.get("HTTPStatusCode") or 0), str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Source:
+    """Keys below `prefix` in one bucket. Validators are kept for `revalidate_seconds`; after that
+    the next look is a HEAD with If-None-Match (304 while unchanged), never a download."""
+
+    def __init__(self, url: str, settings: S3Config, limits: Limits, revalidate_seconds: float) -> None:
+        self.bucket, self.prefix = split_url(url)
+        self.settings, self.limits, self.revalidate_seconds = settings, limits, revalidate_seconds
+        self.where = f"the S3 bucket {self.bucket} at {settings.endpoint_url or 'AWS ' + settings.region}"
+        self.client = None
+        self._known: LRUCache = LRUCache(maxsize=_KNOWN)  # key -> (SourceObject or None, checked at)
+        self._looks: dict[str, asyncio.Future] = {}
+        self._log = LogThrottle(log)
+
+    async def cleanup_ctx(self, app) -> AsyncIterator[None]:
+        """aiohttp cleanup context: the client opens with the application and closes with it. A bucket
+        that cannot be reached at start-up is a warning, not a refusal: it may come up later."""
+        async with s3_client(self.settings, self.limits) as self.client:
+            try:
+                await self.check()
+            except OssError as exc:
+                log.warning("%s; renditions from it fail with 502 until it answers", exc.message)
+            yield
+
+    def _name(self, key: str) -> str:
+        if not key or "\x00" in key or len(key) > 1023:
+            raise InvalidObjectName(f"the object key {key!r} is not a valid key")
+        if any(part in (".", "..") for part in key.split("/")):
+            raise InvalidObjectName(f"the object key {key!r} has a '.' or '..' segment")
+        return self.prefix + key
+
+    async def stat(self, key: str) -> SourceObject:
+        name = self._name(key)
+        known = self._known.get(key)
+        if known is not None and time.monotonic() - known[1] < self.revalidate_seconds:
+            obj = known[0]
+        else:
+            look = self._looks.get(key)
+            if look is None:  # one HEAD for all the requests that ask at once
+                look = self._looks[key] = asyncio.ensure_future(self._look(key, name, known and known[0]))
+                look.add_done_callback(lambda _: self._looks.pop(key, None))
+            obj = await asyncio.shield(look)
+        if obj is None:
+            raise NoSuchKey(f"the object {key} does not exist")
+        return obj
+
+    async def _look(self, key: str, name: str, known: SourceObject | None) -> SourceObject | None:
+        """The validators of `key` (None: no such object), remembered; a HEAD conditional on `known`."""
+        condition = {"IfNoneMatch": known.etag} if known is not None else {}
+        try:
+            head = await self._call(key, self.client.head_object(Bucket=self.bucket, Key=name, **condition))
+            obj = _object(key, head)
+        except _NotModified:
+            obj = known
+        except NoSuchKey:
+            obj = None  # style and `@` URLs first ask whether the whole key exists: remember the no too
+        self._known[key] = (obj, time.monotonic())
+        return obj
+
+    async def read(self, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
+        name = self._name(key)
+        budget = Budget(self.limits, key)
+        async with budget.waiting():
+            got = await self._call(key, self.client.get_object(Bucket=self.bucket, Key=name))
+        obj = _object(key, got)
+        body = bytearray()
+        async with got["Body"] as stream:
+            if obj.size > limit:
+                raise ImageTooLarge(f"the source object is {obj.size} bytes, over the limit of {limit}")
+            try:
+                while True:
+                    async with budget.waiting():
+                        chunk = await stream.read(_CHUNK)
+                    if not chunk:
+                        break
+                    body += chunk
+                    if len(body) > limit:
+                        raise ImageTooLarge(f"the source object is over the limit of {limit} bytes")
+            except _FAULTS as exc:
+                raise self._unavailable(key, f"failed while sending {key}", exc) from None
+        if len(body) != obj.size:
+            raise self._unavailable(key, f"sent {len(body)} of the {obj.size} bytes of {key}", None)
+        self._known[key] = (obj, time.monotonic())
+        return obj, bytes(body)
+
+    async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
+        name = self._name(key)
+        asked = {param: request.headers[header] for header, param in _CONDITIONS.items() if header in request.headers}
+        for param in ("IfModifiedSince", "IfUnmodifiedSince"):
+            if param in asked:
+                try:
+                    asked[param] = email.utils.parsedate_to_datetime(asked[param])
+                except (TypeError, ValueError):
+                    del asked[param]  # an unreadable date is ignored (RFC 9110 13.1.3)
+        if "Range" in request.headers and "If-Range" not in request.headers:
+            asked["Range"] = request.headers["Range"]
+        budget = Budget(self.limits, key)
+        call = self.client.head_object if request.method == "HEAD" else self.client.get_object
+        try:
+            async with budget.waiting():
+                got = await self._call(key, call(Bucket=self.bucket, Key=name, **asked))
+        except _NotModified as unchanged:
+            answer = web.StreamResponse(status=304)
+            if unchanged.etag:
+                answer.headers["ETag"] = unchanged.etag
+            return answer
+        obj = _object(key, got)
+        answer = web.StreamResponse(status=206 if got.get("ContentRange") else 200)
+        answer.headers.update({"Content-Type": obj.content_type, "ETag": obj.etag, "Accept-Ranges": "bytes",
+                               "Last-Modified": email.utils.formatdate(obj.last_modified, usegmt=True)})
+        if got.get("ContentRange"):
+            answer.headers["Content-Range"] = got["ContentRange"]
+        answer.content_length = int(got.get("ContentLength", 0))
+        if request.method == "HEAD":
+            return answer
+        async with got["Body"] as stream:
+            await answer.prepare(request)
+            try:
+                while True:
+                    async with budget.waiting():
+                        chunk = await stream.read(_CHUNK)
+                    if not chunk:
+                        break
+                    await answer.write(chunk)
+            except (*_FAULTS, SourceTimeout):
+                # Headers are gone already: all we can do is cut the connection short.
+                if request.transport is not None:
+                    request.transport.close()
+                return answer
+        await answer.write_eof()
+        return answer
+
+    async def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store `body` as `key`: one PUT, so readers see the old object or the whole new one."""
+        name = self._name(key)
+        async with Budget(self.limits, key).waiting():
+            await self._call(key, self.client.put_object(Bucket=self.bucket, Key=name, Body=body,
+                                                         ContentType=content_type))
+        self._known.pop(key, None)
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self.limits.connect_timeout + self.limits.read_timeout):
+                await self._call("", self.client.head_bucket(Bucket=self.bucket))
+        except TimeoutError:
+            raise SourceUnavailable(f"{self.where} did not answer within "
+                                    f"{self.limits.connect_timeout + self.limits.read_timeout:g} s") from None
+
+    async def _call(self, key: str, call):
+        """`await call`, its failures mapped to ours (never the bucket's words verbatim as an answer)."""
+        try:
+            return await call
+        except botocore.exceptions.ClientError as exc:
+            status, code = status_of(exc)
+            if status == 304:
+                raise _NotModified(exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("etag"))
+            if status == 404:
+                if code == "NoSuchBucket" or not key:
+                    raise self._unavailable(key, "does not exist", None) from None
+                raise NoSuchKey(f"the object {key} does not exist") from None
+            if status == 412:
+                raise PreconditionFailed("the object does not match the precondition") from None
+            if status == 416:
+                raise InvalidRange("the requested range is not satisfiable") from None
+            if status == 403 or code in _REFUSALS:
+                raise self._unavailable(key, f"refused our credentials ({code or status})", None) from None
+            raise self._unavailable(key, f"answered {status} {code}".rstrip(), None) from None
+        except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError):
+            self._log.log(("timeout", self.bucket), logging.WARNING, "%s did not answer in time", self.where)
+            raise SourceTimeout(f"{self.where} did not answer within the source timeouts",
+                                headers={"Retry-After": RETRY_AFTER}) from None
+        except botocore.exceptions.NoCredentialsError:
+            raise self._unavailable(key, "cannot be signed for: no credentials (set access_key_id and "
+                                         "secret_access_key, or the AWS environment)", None) from None
+        except _FAULTS as exc:
+            raise self._unavailable(key, "cannot be reached", exc) from None
+
+    def _unavailable(self, key: str, what: str, exc: BaseException | None) -> SourceUnavailable:
+        """The 502 for a failure of the bucket, logged once a minute per kind of failure."""
+        why = f" ({_why(exc)})" if exc is not None else ""
+        self._log.log((what.split()[0], self.bucket), logging.WARNING, "%s %s%s", self.where, what, why)
+        return SourceUnavailable(f"{self.where} {what}{why}", headers={"Retry-After": RETRY_AFTER})
+
+
+class _NotModified(Exception):
+    def __init__(self, etag: str | None) -> None:
+        super().__init__(etag)
+        self.etag = etag
+
+
+def _object(key: str, answer: dict) -> SourceObject:
+    modified = answer.get("LastModified")
+    length = int(answer.get("ContentLength", 0))
+    stamp = modified.timestamp() if modified is not None else time.time()
+    return SourceObject(key=key, size=length, etag=answer.get("ETag") or f'"{stamp:.0f}-{length:x}"',
+                        last_modified=stamp, content_type=answer.get("ContentType") or "application/octet-stream")
+
+
+def _why(exc: BaseException) -> str:
+    """The failure in words: answers never name a Python exception."""
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, aiohttp.ClientConnectorError,
+                        ConnectionRefusedError)):
+        return "the connection was refused or failed"
+    if isinstance(exc, (botocore.exceptions.ConnectionClosedError, aiohttp.ServerDisconnectedError)):
+        return "it closed the connection"
+    if isinstance(exc, (aiohttp.ClientPayloadError, botocore.exceptions.IncompleteReadError)):
+        return "its body was cut short or malformed"
+    return "the connection failed"

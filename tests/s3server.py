@@ -1,0 +1,126 @@
+"""A real S3-protocol server for the tests: moto's standalone server, as its own process.
+
+    python tests/s3server.py PORT LOG ACCESS_KEY_ID SECRET_ACCESS_KEY
+
+serves moto's S3 on 127.0.0.1:PORT with authentication on: only the one access key given
+(an IAM user allowed everything) may do anything, so its buckets are private. It appends one
+line per request to LOG, `METHOD PATH STATUS CONDITIONAL` (CONDITIONAL is `cond` when the
+request carried If-None-Match or If-Modified-Since, else `-`): the tests count the GETs of an
+original at the server. Started again with the same key, it takes the same credentials (its
+buckets start empty).
+
+`S3Server` starts and stops it from a test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ACCESS_KEY_ID = "AKIAEDGETESTKEY00001"
+SECRET_ACCESS_KEY = "edge-test-secret-0123456789abcdefghijklm"
+_ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+class S3Server:
+    """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / f"s3-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the process and wait until it answers (its buckets are empty)."""
+        output = open(self.log.with_suffix(".out"), "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, str(self.port), str(self.log), ACCESS_KEY_ID, SECRET_ACCESS_KEY],
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        output.close()
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None and time.monotonic() < deadline, \
+                self.log.with_suffix(".out").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the process (by its PID)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def client(self, access_key_id: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY):
+        """A boto3 S3 client for this server (path-style)."""
+        import boto3
+        import botocore.config
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=access_key_id,
+                            aws_secret_access_key=secret,
+                            config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def requests(self, method: str | None = None, path: str | None = None) -> list[list[str]]:
+        """The requests the server saw, as [method, path, status, conditional], oldest first."""
+        lines = [line.split() for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        return [line for line in lines
+                if (method is None or line[0] == method) and (path is None or line[1] == path)]
+
+    def toml(self, addressing_style: str = "path", secret: str = SECRET_ACCESS_KEY) -> str:
+        """The body of an `s3` table for edge that reaches this server."""
+        return (f'endpoint_url = "{self.url}"\nregion = "us-east-1"\naddressing_style = "{addressing_style}"\n'
+                f'access_key_id = "{ACCESS_KEY_ID}"\nsecret_access_key = "{secret}"\n')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(port: int, log_path: str, access_key_id: str, secret: str) -> None:
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"  # before moto reads its settings: authenticate all
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import run_simple
+
+    iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    iam.create_user("us-east-1", "edge")
+    iam.put_user_policy("edge", "everything", _ALLOW_ALL)
+    key = iam.create_access_key("edge")
+    del iam.access_keys[key.physical_resource_id]
+    key.access_key_id, key.secret_access_key = access_key_id, secret
+    iam.access_keys[key.physical_resource_id] = key
+
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+    log = open(log_path, "a", buffering=1)
+
+    def logged(environ, start_response):
+        def start(status, headers, exc_info=None):
+            conditional = "cond" if {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"} & environ.keys() else "-"
+            with lock:
+                log.write(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} {status.split()[0]} "
+                          f"{conditional}\n")
+            return start_response(status, headers, exc_info)
+        return app(environ, start)
+
+    run_simple("127.0.0.1", port, logged, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
