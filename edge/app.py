@@ -56,6 +56,7 @@ def make_app(config: Config) -> web.Application:
         sources={},
     )
     origin.renditions.gpu = gpu
+    origin.renditions.fleet = _fleet(config, origin.renditions.cache, metrics)
     origin.sources = {
         name: make_source(bucket, config.limits, origin, config.cache.revalidate_seconds)
         for name, bucket in config.buckets.items()
@@ -108,6 +109,16 @@ def _cache(config: Config, metrics: Metrics) -> RenditionCache:
     return RenditionCache(levels, metrics)
 
 
+def _fleet(config: Config, cache: RenditionCache, metrics: Metrics):
+    """The fleet-wide single-flight (edge.lease) over the Redis level, or None without one."""
+    redis = next((level for level in cache.levels if level.name == "redis"), None)
+    if redis is None:
+        return None
+    from edge.lease import FleetFlight
+
+    return FleetFlight(redis, cache, config.cache.lease_seconds, config.cache.lease_wait_seconds, metrics)
+
+
 async def _resources(app: web.Application):
     origin = app[ORIGIN]
     origin.session = aiohttp.ClientSession(
@@ -141,9 +152,10 @@ async def _answer_errors(request: web.Request, handler):
     try:
         response = await _in_flight(request, handler, origin.draining)
     except OssError as exc:
-        response = error_response(exc, rid, origin.config.server.host_id)
+        response = error_response(exc, rid, origin.config.server.host_id, origin.config.cache.error_max_age)
     except web.HTTPException as exc:
-        response = error_response(_from_http(exc), rid, origin.config.server.host_id)
+        response = error_response(_from_http(exc), rid, origin.config.server.host_id,
+                                  origin.config.cache.error_max_age)
     except Exception as exc:
         if isinstance(exc, ConnectionError) and request.transport is None:
             # The client hung up (in the middle of its body, say): nothing of ours failed.
@@ -188,16 +200,24 @@ def _from_http(exc: web.HTTPException) -> OssError:
     if exc.status == 404:
         return NoSuchKey("no such resource")
     if exc.status == 405:
-        return MethodNotAllowed("the method is not allowed on this resource")
+        allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ("GET", "HEAD")))
+        return MethodNotAllowed("the method is not allowed on this resource", headers={"Allow": allowed})
     return BadRequest(exc.reason or "bad request")
 
 
-def error_response(error: OssError, rid: str, host_id: str) -> web.Response:
+# Errors that stay true until the object or the URL changes; every other one (403 and 429 that
+# depend on who asks and when, a 400 RequestTimeout, 5xx) is no-store.
+_LASTING = frozenset({400, 404, 405, 414})
+
+
+def error_response(error: OssError, rid: str, host_id: str, max_age: int = 0) -> web.Response:
+    """The OSS XML answer for `error`; a CDN may keep it `max_age` seconds when it is lasting."""
+    lasting = max_age > 0 and error.status in _LASTING and error.code != "RequestTimeout"
     return web.Response(
         status=error.status,
         body=render_xml(error, rid, host_id),
         content_type="application/xml",
-        headers=error.headers,
+        headers={"Cache-Control": f"public, max-age={max_age}" if lasting else "no-store", **error.headers},
     )
 
 

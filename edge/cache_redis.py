@@ -22,6 +22,11 @@ _TIMEOUT = 0.5  # seconds for a whole call; Redis answers in about a millisecond
 _IN_FLIGHT = 16  # calls at once; more are skipped (a miss), so the pool never waits for a connection
 
 
+def rendition_key(digest: str) -> str:
+    """The Redis key of the rendition stored under `digest`."""
+    return _PREFIX + digest
+
+
 class RedisLevel:
     """Renditions as Redis strings with a TTL; Redis' own maxmemory policy bounds the total.
 
@@ -52,7 +57,7 @@ class RedisLevel:
 
     async def get(self, digest: str) -> Rendition | None:
         try:
-            blob = await self.breaker.call(lambda: self.client.get(_PREFIX + digest), None)
+            blob = await self.breaker.call(lambda: self.client.get(rendition_key(digest)), None)
         except RedisError as exc:  # an error answer (e.g. a command refused): Redis is up, this is a miss
             self._log.log("read", logging.WARNING, "redis read failed: %s", exc)
             return None
@@ -60,8 +65,8 @@ class RedisLevel:
 
     async def put(self, digest: str, rendition: Rendition) -> None:
         try:
-            await self.breaker.call(lambda: self.client.set(_PREFIX + digest, dump(rendition), ex=self.ttl or None),
-                                    None)
+            await self.breaker.call(
+                lambda: self.client.set(rendition_key(digest), dump(rendition), ex=self.ttl or None), None)
         except RedisError as exc:  # e.g. OOM past maxmemory with a noeviction policy
             self._log.log("write", logging.WARNING, "redis write failed: %s", exc)
 

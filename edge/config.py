@@ -93,6 +93,14 @@ class CacheConfig:
     # The last level, after memory, disk and Redis: renditions in a bucket (edge.cache_store), with `s3`.
     store: str = field(default="", metadata=_check(_is_store, "must be s3://bucket[/prefix]"))
     s3: S3Config = S3Config()
+    # Fleet-wide single-flight (edge.lease), on with redis_url: a dead holder's lease ends after
+    # lease_seconds; a waiter renders itself after lease_wait_seconds.
+    lease_seconds: float = field(default=5.0, metadata=_check(lambda v: 0.1 <= v <= 600, "must be 0.1..600 seconds"))
+    lease_wait_seconds: float = field(default=20.0, metadata=_check(lambda v: 0 < v <= 3600,
+                                                                    "must be in (0, 3600] seconds"))
+    # How long a CDN may keep the errors that stay true until the object or URL changes (400, 404,
+    # 405, 414); 0: no-store, as every other error (403, 429, 5xx) always is.
+    error_max_age: int = field(default=10, metadata=_check(lambda v: 0 <= v <= 86400, "must be 0..86400 seconds"))
 
 
 @dataclass(frozen=True)

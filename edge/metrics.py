@@ -82,6 +82,10 @@ class Metrics:
                                        registry=r)
         self.singleflight_joins = Counter("edge_singleflight_joins_total",
                                           "Requests that joined a rendition already being made", registry=r)
+        self.fleet_flights = _Counter("edge_fleet_flights_total", "Renditions missed by every cache level with "
+                                      "redis_url set, by what the fleet's lease did: made (held it), taken (from "
+                                      "Redis, made by another instance), takeover (a holder died), waited_out, "
+                                      "local (Redis down)", ["outcome"], registry=r)
         self.source_seconds = Histogram("edge_source_fetch_seconds", "Time to fetch an original for processing",
                                         buckets=_LATENCY, registry=r)
         self.source_errors = _Counter("edge_source_errors_total", "Failed source fetches, by error code", ["code"],

@@ -16,10 +16,35 @@ def negotiate(pipeline: Pipeline, accept: str, bucket_auto: bool, animated_sourc
     wants_auto = asked is not None and asked.target == "auto"
     if pipeline.kind != "image" or not (wants_auto or (bucket_auto and asked is None)):
         return pipeline, False
-    accepted = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    weights = accepted(accept)
     order = ("webp", "avif") if animated_source else ("avif", "webp")
-    chosen = next((fmt for fmt in order if f"image/{fmt}" in accepted), None)
+    # The highest weight wins, ties go by `order`; a type named with q=0 is refused (RFC 9110 12.5.1).
+    # Wildcards do not count: browsers that decode AVIF or WebP name them.
+    offered = [(weights.get(f"image/{fmt}", 0.0), -rank, fmt) for rank, fmt in enumerate(order)]
+    weight, _, best = max(offered)
+    chosen = best if weight > 0 else None
     steps = [step for step in pipeline.steps if step.name != "format"]
     if chosen is not None:
         steps.extend(Pipeline.parse(f"image/format,{chosen}").steps)
     return Pipeline.of(steps, pipeline.kind), True
+
+
+def accepted(accept: str) -> dict[str, float]:
+    """Media type (lower case) -> its weight (q, 0..1; 1 when absent) in an Accept header.
+    A part whose q is not a number is left out, as if the client had not sent it."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        if not media:
+            continue
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    weight = -1.0
+        if weight >= 0:
+            weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
+    return weights

@@ -42,7 +42,8 @@ async def _exists(source: Source, key: str) -> bool:
 async def handle(request: web.Request) -> web.StreamResponse:
     saving = request.method == "POST" and "x-oss-process" in request.query
     if request.method not in ("GET", "HEAD") and not saving:
-        raise MethodNotAllowed(f"{request.method} is not supported on objects (GET, HEAD, and POST for saveas are)")
+        raise MethodNotAllowed(f"{request.method} is not supported on objects (GET, HEAD, and POST for saveas are)",
+                               headers={"Allow": "GET, HEAD, POST" if "x-oss-process" in request.query else "GET, HEAD"})
     origin = request.app[ORIGIN]
     bucket, key = address(request, origin.config)
     # The signature covers the key as sent, before a dialect reads styles or `@` out of it.

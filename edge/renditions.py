@@ -73,6 +73,7 @@ class Renditions:
         self.flights = SingleFlight(metrics)
         self.batches = SourceBatches(pool)
         self.gpu = None  # edge.gpu.Gpu, set by edge.app where [gpu] found a usable GPU
+        self.fleet = None  # edge.lease.FleetFlight, set by edge.app where cache.redis_url is set
         self._failures: TTLCache = TTLCache(maxsize=10_000, ttl=FAILURE_SECONDS)
         self._probes: LRUCache = LRUCache(maxsize=10_000)
 
@@ -109,7 +110,10 @@ class Renditions:
         if found is not None:
             return found, "HIT" if level == "memory" else f"HIT-{level.upper()}"
         status = "COALESCED" if self.flights.joined(digest) else "MISS"
-        rendition = await self.flights.run(digest, lambda: self._make(wanted))
+        if self.fleet is None:
+            rendition = await self.flights.run(digest, lambda: self._make(wanted))
+        else:
+            rendition = await self.flights.run(digest, lambda: self.fleet.run(digest, lambda: self._make(wanted)))
         return rendition, status
 
     async def _make(self, wanted: Wanted) -> Rendition:

@@ -6,6 +6,7 @@ import math
 
 from aiohttp import web
 
+from edge import ranges
 from edge.config import BucketConfig
 from edge.negotiation import negotiate
 from edge.origin import ORIGIN
@@ -33,7 +34,7 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
         rendition, how = await origin.renditions.get(wanted)
         headers["X-Cache"] = how
         origin.metrics.bytes_out.inc(len(rendition.body))
-        response = web.Response(body=rendition.body, content_type=rendition.content_type, headers=headers)
+        response = ranges.respond(request, rendition.body, rendition.content_type, headers, obj.last_modified)
     # Formatted as aiohttp's FileResponse does for originals (whole seconds, rounded up).
     response.last_modified = obj.last_modified
     return response

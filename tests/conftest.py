@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -308,3 +309,61 @@ def redis_url(tmp_path_factory) -> str:
     yield url
     process.terminate()
     process.wait(10)
+
+
+def render_deploy_template(name: str, folder: Path, **variables: str) -> Path:
+    """deploy/<name>.template rendered into `folder` by envsubst, as docs/deploy.md tells operators
+    to (naming the variables, so nginx's own $variables stay); the rendered file's path."""
+    template = ROOT / "deploy" / f"{name}.template"
+    listed = " ".join(f"${{{key}}}" for key in variables)
+    rendered = subprocess.run(["envsubst", listed], input=template.read_text(), capture_output=True, text=True,
+                              env=dict(os.environ, **variables), check=True).stdout
+    missing = set(re.findall(r"\$\{(EDGE_[A-Z_]+)\}", rendered))
+    assert not missing, f"{name}: variables not given: {missing}"
+    target = folder / Path(name).name
+    target.write_text(rendered)
+    return target
+
+
+@contextlib.contextmanager
+def nginx_running(folder: Path, includes: list[Path], ports: list[int]):
+    """A real nginx whose `http { }` block includes `includes` (files from deploy/, rendered), until
+    the block ends; `ports` are waited for. Yields the process."""
+    if NGINX is None:
+        pytest.fail("nginx is not installed: run ./setup.sh (it installs Debian's nginx-light)", pytrace=False)
+    user = "user root;" if os.geteuid() == 0 else ""
+    lines = "\n".join(f"    include {path};" for path in includes)
+    (folder / "nginx.conf").write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+{lines}
+}}
+""")
+    check = subprocess.run([NGINX, "-t", "-p", str(folder), "-c", str(folder / "nginx.conf")], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        for port in ports:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
