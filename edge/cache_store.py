@@ -54,7 +54,9 @@ class StoreLevel:
     async def open(self) -> None:
         """Open the client and look at the bucket once: a store that cannot be used is a warning
         and a /readyz problem (degraded), never a refusal to start."""
-        self.client = await self._stack.enter_async_context(s3_client(self.settings, self.limits, _CALLS))
+        # One try a call: a miss costs a render anyway, and retrying would hold every miss while the
+        # store is down, until the breaker opens.
+        self.client = await self._stack.enter_async_context(s3_client(self.settings, self.limits, _CALLS, attempts=1))
         try:
             async with asyncio.timeout(TIMEOUT):
                 await self._probe()

@@ -85,6 +85,27 @@ class S3Server:
                 f'access_key_id = "{ACCESS_KEY_ID}"\nsecret_access_key = "{secret}"\n')
 
 
+def storage_example(heading: str) -> str:
+    """The TOML block of docs/storage.md under the heading `heading` (its first after it)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "storage.md").read_text()
+    after = text[text.index(f" {heading}\n"):]
+    return after[after.index("```toml\n") + len("```toml\n"):after.index("\n```\n")] + "\n"
+
+
+def served_by(example: str, server: S3Server, replacements: dict[str, str]) -> str:
+    """A docs example pointed at `server`: its endpoint, style and keys replaced by the server's,
+    and each of `replacements` (old text -> new) applied."""
+    lines = [line for line in example.splitlines()
+             if not line.startswith(("endpoint_url", "region", "addressing_style", "access_key_id",
+                                     "secret_access_key"))]
+    text = "\n".join(lines) + "\n"
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    for table in ("[buckets.photos.s3]", "[cache.s3]"):
+        text = text.replace(table + "\n", table + "\n" + server.toml())
+    return text
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -53,12 +53,14 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def s3_client(settings: S3Config, limits: Limits, connections: int = 64) -> AsyncIterator:
-    """An aiobotocore S3 client for `settings`, closed on leaving. Checksums only where the API
-    requires them: Alibaba OSS and older MinIO refuse the aws-chunked bodies botocore sends by default."""
+async def s3_client(settings: S3Config, limits: Limits, connections: int = 64,
+                    attempts: int = ATTEMPTS) -> AsyncIterator:
+    """An aiobotocore S3 client for `settings`, closed on leaving, trying each call `attempts` times.
+    Checksums only where the API requires them: Alibaba OSS and older MinIO refuse the aws-chunked
+    bodies botocore sends by default."""
     config = AioConfig(
         region_name=settings.region, connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
-        retries={"max_attempts": ATTEMPTS, "mode": "standard"}, max_pool_connections=connections,
+        retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=connections,
         s3={"addressing_style": settings.addressing_style}, signature_version="s3v4",
         request_checksum_calculation="when_required", response_checksum_validation="when_required")
     keys = ({"aws_access_key_id": settings.access_key_id, "aws_secret_access_key": settings.secret_access_key}
@@ -85,6 +87,7 @@ class S3Source:
         self.client = None
         self._known: LRUCache = LRUCache(maxsize=_KNOWN)  # key -> (SourceObject or None, checked at)
         self._looks: dict[str, asyncio.Future] = {}
+        self._no_bucket = False  # the last look at the bucket found none
         self._log = LogThrottle(log)
 
     async def cleanup_ctx(self, app) -> AsyncIterator[None]:
@@ -217,6 +220,7 @@ class S3Source:
         try:
             async with asyncio.timeout(self.limits.connect_timeout + self.limits.read_timeout):
                 await self._call("", self.client.head_bucket(Bucket=self.bucket))
+            self._no_bucket = False
         except TimeoutError:
             raise SourceUnavailable(f"{self.where} did not answer within "
                                     f"{self.limits.connect_timeout + self.limits.read_timeout:g} s") from None
@@ -230,7 +234,10 @@ class S3Source:
             if status == 304:
                 raise _NotModified(exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("etag"))
             if status == 404:
-                if code == "NoSuchBucket" or not key:
+                # A HEAD's 404 has no body to tell a missing bucket from a missing key: the bucket is
+                # known missing from the last look at it (start-up, /readyz).
+                self._no_bucket = self._no_bucket or not key or code == "NoSuchBucket"
+                if self._no_bucket:
                     raise self._unavailable(key, "does not exist", None) from None
                 raise NoSuchKey(f"the object {key} does not exist") from None
             if status == 412:

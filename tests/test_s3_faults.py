@@ -1,0 +1,143 @@
+"""An S3 source that fails: refused credentials, a missing bucket, the server stopped under load
+and started again. Answers are 502/503/504 with Retry-After and the OSS XML error, never a 500
+or the bucket's own body; /readyz names the bucket; edge recovers by itself."""
+
+import io
+import re
+import threading
+import time
+from collections import Counter
+
+import pytest
+import requests
+from PIL import Image
+
+from conftest import Server
+from s3server import S3Server
+
+XML_CODE = re.compile(r"<Code>(\w+)</Code>")
+
+
+def jpeg(colour) -> bytes:
+    body = io.BytesIO()
+    Image.new("RGB", (300, 200), colour).save(body, "JPEG")
+    return body.getvalue()
+
+
+def test_refused_credentials_and_a_missing_bucket(tmp_path):
+    s3 = S3Server(tmp_path)
+    try:
+        s3.client().create_bucket(Bucket="originals")
+        s3.client().put_object(Bucket="originals", Key="photo.jpg", Body=jpeg((200, 0, 0)))
+        srv = Server(tmp_path, f"""
+[server]
+port = {{port}}
+workers = 1
+[buckets.refused]
+source = "s3://originals"
+[buckets.refused.s3]
+{s3.toml(secret="not-the-secret")}
+[buckets.nobucket]
+source = "s3://no-such-bucket/x"
+[buckets.nobucket.s3]
+{s3.toml()}
+""", name="refused")
+        try:
+            logs = srv.logs()
+            assert f"the S3 bucket originals at {s3.url} refused our credentials" in logs, logs
+            assert f"the S3 bucket no-such-bucket at {s3.url} does not exist" in logs, logs
+            ready = srv.get("/readyz")
+            assert ready.status_code == 503
+            problems = ready.json()["problems"]
+            assert any(p.startswith("bucket refused: the S3 bucket originals") and "credentials" in p
+                       for p in problems), problems
+            assert any(p.startswith("bucket nobucket: the S3 bucket no-such-bucket") for p in problems), problems
+            for path in ("/refused/photo.jpg?x-oss-process=image/resize,w_10", "/refused/photo.jpg",
+                         "/nobucket/photo.jpg?x-oss-process=image/resize,w_10"):
+                answer = requests.get(srv.url(path), timeout=30)
+                assert answer.status_code == 502 and answer.headers["Retry-After"] == "2", answer.text
+                assert XML_CODE.search(answer.text)[1] == "SourceUnavailable"
+                assert "InvalidAccessKeyId" not in answer.text or "refused our credentials" in answer.text
+            assert "Traceback" not in srv.logs()
+        finally:
+            srv.stop()
+    finally:
+        s3.stop()
+
+
+@pytest.mark.slow
+def test_the_s3_server_stopped_under_load_and_back(tmp_path):
+    s3 = S3Server(tmp_path)
+
+    def fill() -> None:
+        s3.client().create_bucket(Bucket="originals")
+        for i in range(4):
+            s3.client().put_object(Bucket="originals", Key=f"p{i}.jpg", Body=jpeg((60 * i, 100, 50)))
+
+    fill()
+    srv = Server(tmp_path, f"""
+[server]
+port = {{port}}
+workers = 2
+[cache]
+revalidate_seconds = 0.5
+[limits]
+connect_timeout = 1
+read_timeout = 2
+fetch_timeout = 5
+[buckets.pics]
+source = "s3://originals"
+[buckets.pics.s3]
+{s3.toml()}
+""", name="outage")
+    answers: Counter = Counter()
+    bad: list[str] = []
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        width = 20 + worker
+        while not stop.is_set():
+            width += 8  # a new rendition each time: each one needs the original
+            try:
+                answer = requests.get(srv.url(f"/pics/p{width % 4}.jpg"),
+                                      params={"x-oss-process": f"image/resize,w_{width % 280 + 10}"}, timeout=30)
+            except requests.RequestException as exc:
+                bad.append(f"no answer: {exc}")
+                continue
+            answers[answer.status_code] += 1
+            if answer.status_code != 200:
+                code = XML_CODE.search(answer.text)
+                if answer.status_code not in (502, 503, 504) or "Retry-After" not in answer.headers or not code:
+                    bad.append(f"{answer.status_code} {answer.headers} {answer.text[:200]}")
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(2)
+        assert answers[200] > 0, answers
+        s3.stop()
+        time.sleep(5)
+        during = dict(answers)
+        assert sum(n for status, n in during.items() if status in (502, 503, 504)) > 0, during
+        ready = srv.get("/readyz")
+        assert ready.status_code == 503 and "bucket pics" in ready.text, ready.text
+        s3.start()  # the same port; its buckets start empty
+        fill()
+        before = answers[200]
+        deadline = time.monotonic() + 15
+        while answers[200] < before + 20:
+            assert time.monotonic() < deadline, f"edge did not recover: {dict(answers)}"
+            time.sleep(0.2)
+        assert srv.get("/readyz").status_code == 200
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        logs = srv.logs()
+        srv.stop()
+        s3.stop()
+    assert not bad, bad[:5]
+    assert 500 not in answers and "Traceback" not in logs
+    print(f"answers: {dict(answers)}")
