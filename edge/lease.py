@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import time
@@ -26,9 +27,12 @@ from typing import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from edge import errors
 from edge.cache import Rendition, RenditionCache
 from edge.cache_redis import RedisLevel, rendition_key
+from edge.errors import OssError
 from edge.metrics import Metrics
+from edge.renditions import FAILURE_SECONDS, lasting
 
 _POLL = 0.05  # seconds between a waiter's looks at Redis: the latency it adds to a coalesced answer
 _DOWN = object()  # Redis failed, or its breaker is open
@@ -42,6 +46,12 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 def lease_key(digest: str) -> str:
     """The Redis key of the lease on the rendition stored under `digest`."""
     return "edge:lease:" + digest
+
+
+def failure_key(digest: str) -> str:
+    """The Redis key of a holder's lasting failure to make the rendition (a corrupt source, a
+    result over the limits, a job timeout): the others raise it instead of running the job again."""
+    return "edge:fail:" + digest
 
 
 def instance_token() -> str:
@@ -65,7 +75,8 @@ class FleetFlight:
     async def run(self, digest: str, make: Callable[[], Awaitable[Rendition]]) -> Rendition:
         """The rendition stored under `digest`: made here by `make()` (which must write it to the
         cache) under the fleet's lease, or taken from Redis once another instance made it.
-        Raises what `make()` raises."""
+        Raises what `make()` raises, here or (a lasting failure: edge.renditions.lasting) on the
+        instance that held the lease."""
         deadline = time.monotonic() + self.wait_seconds
         taking_over = False
         while True:
@@ -84,21 +95,35 @@ class FleetFlight:
             if isinstance(seen, Rendition):
                 self.metrics.fleet_flights.labels("taken").inc()
                 return seen
+            if isinstance(seen, OssError):
+                raise seen
             if seen == "late":
                 return await self._counted("waited_out", make)
             taking_over = True  # the lease ended without a rendition: ask for it again
 
-    async def _hold(self, digest: str, token: str, make: Callable[[], Awaitable[Rendition]], outcome: str) -> Rendition:
+    async def _hold(self, digest: str, token: str, make: Callable[[], Awaitable[Rendition]],
+                    outcome: str) -> Rendition:
         """Make the rendition as the lease's holder, renewing the lease meanwhile, then end it."""
         renewing = asyncio.get_running_loop().create_task(self._renew(digest, token))
         try:
-            # Made and released between our cache miss and our lease: take it, do not make it again.
-            if await self._call(lambda: self.redis.client.exists(rendition_key(digest))) == 1:
-                found, _ = await self.cache.get(digest)
+            # Made (or failed) and released between our cache miss and our lease: do not make it again.
+            seen = await self._call(lambda: self._look(digest))
+            if seen not in (_DOWN, _BUSY):
+                ready, _, failure = seen
+                if failure is not None:
+                    raise failure
+                found = (await self.cache.get(digest))[0] if ready else None
                 if found is not None:
                     self.metrics.fleet_flights.labels("taken").inc()
                     return found
-            return await self._counted(outcome, make)
+            try:
+                return await self._counted(outcome, make)
+            except OssError as exc:
+                if lasting(exc):
+                    published = json.dumps([type(exc).__name__, exc.message])
+                    await self._call(lambda: self.redis.client.set(failure_key(digest), published,
+                                                                   px=FAILURE_SECONDS * 1000))
+                raise
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,8 +136,8 @@ class FleetFlight:
             await self._call(lambda: self.redis.client.eval(_RENEW, 1, lease_key(digest), token, self.lease_ms))
 
     async def _wait(self, digest: str, deadline: float) -> object:
-        """Poll until the rendition is in Redis (returned), the lease is gone ("gone"), the
-        deadline passed ("late") or Redis failed (_DOWN)."""
+        """Poll until the rendition is in Redis (returned), the holder's failure is (returned),
+        the lease is gone ("gone"), the deadline passed ("late") or Redis failed (_DOWN)."""
         while True:
             await asyncio.sleep(_POLL)
             seen = await self._call(lambda: self._look(digest))
@@ -120,7 +145,9 @@ class FleetFlight:
                 continue
             if seen in (_DOWN, _BUSY):
                 return _DOWN
-            ready, leased = seen
+            ready, leased, failure = seen
+            if failure is not None:
+                return failure
             if ready:
                 found, _ = await self.cache.get(digest)  # also copies it into the faster levels
                 return found if found is not None else _DOWN
@@ -129,13 +156,15 @@ class FleetFlight:
             if time.monotonic() >= deadline:
                 return "late"
 
-    async def _look(self, digest: str) -> tuple[bool, bool]:
-        """(the rendition is in Redis, the lease is held), in one round trip."""
+    async def _look(self, digest: str) -> tuple[bool, bool, OssError | None]:
+        """(the rendition is in Redis, the lease is held, the holder's published failure), in one
+        round trip."""
         async with self.redis.client.pipeline(transaction=False) as pipe:
             pipe.exists(rendition_key(digest))
             pipe.exists(lease_key(digest))
-            ready, leased = await pipe.execute()
-        return bool(ready), bool(leased)
+            pipe.get(failure_key(digest))
+            ready, leased, failure = await pipe.execute()
+        return bool(ready), bool(leased), _failure(failure)
 
     async def _counted(self, outcome: str, make: Callable[[], Awaitable[Rendition]]) -> Rendition:
         self.metrics.fleet_flights.labels(outcome).inc()
@@ -152,3 +181,13 @@ class FleetFlight:
         if answer is _DOWN and not self.redis.breaker.open and self.redis.breaker.failures == 0:
             return _BUSY
         return answer
+
+
+def _failure(published: bytes | None) -> OssError | None:
+    """The OssError a holder published, or None (nothing published, or nothing this version knows)."""
+    try:
+        name, message = json.loads(published) if published else (None, None)
+    except (ValueError, TypeError):
+        return None
+    kind = getattr(errors, name, None) if isinstance(name, str) else None
+    return kind(str(message)) if isinstance(kind, type) and issubclass(kind, OssError) else None

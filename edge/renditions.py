@@ -27,6 +27,11 @@ RENDER_VERSION = "5"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman t
 FAILURE_SECONDS = 30
 
 
+def lasting(failure: OssError) -> bool:
+    """Whether a job's failure is remembered for FAILURE_SECONDS (and shared by the fleet)."""
+    return 400 <= failure.status < 500 or isinstance(failure, ProcessTimeout)
+
+
 def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline,
                      inputs: tuple[SourceObject, ...] = (), renderer: str = "") -> str:
     """What a rendition is stored under: a hash of the render version, the bucket, the key, the
@@ -112,8 +117,13 @@ class Renditions:
         status = "COALESCED" if self.flights.joined(digest) else "MISS"
         if self.fleet is None:
             rendition = await self.flights.run(digest, lambda: self._make(wanted))
-        else:
+            return rendition, status
+        try:
             rendition = await self.flights.run(digest, lambda: self.fleet.run(digest, lambda: self._make(wanted)))
+        except OssError as exc:  # made and failed on another instance: remembered here too
+            if lasting(exc):
+                self._failures[digest] = exc
+            raise
         return rendition, status
 
     async def _make(self, wanted: Wanted) -> Rendition:
@@ -131,7 +141,7 @@ class Renditions:
             else:
                 meta, body = await self.batches.render(job, data)
         except OssError as exc:
-            if 400 <= exc.status < 500 or isinstance(exc, ProcessTimeout):
+            if lasting(exc):
                 self._failures[wanted.digest] = exc
             raise
         rendition = Rendition(body, meta["content_type"], wanted.etag, wanted.obj.last_modified)

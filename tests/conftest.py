@@ -203,45 +203,13 @@ def samples(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def nginx(tmp_path_factory, samples) -> str:
     """A real nginx serving the sample folder; its base URL."""
-    if NGINX is None:
-        # Not a skip: ./setup.sh installs it, so a missing nginx is a machine not set up.
-        pytest.fail("nginx is not installed: run ./setup.sh (it installs Debian's nginx-light)", pytrace=False)
     prefix = tmp_path_factory.mktemp("nginx")
     port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (prefix / "nginx.conf").write_text(f"""
-{user}
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    types {{ image/jpeg jpg; image/png png; image/gif gif; }}
-    server {{
-        listen 127.0.0.1:{port};
-        root {samples};
-    }}
-}}
-""")
-    process = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(base + "/photo.jpg", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    yield base
-    process.terminate()
-    process.wait(10)
+    site = prefix / "samples.conf"
+    site.write_text(f"types {{ image/jpeg jpg; image/png png; image/gif gif; }}\n"
+                    f"server {{ listen 127.0.0.1:{port}; root {samples}; }}\n")
+    with nginx_running(prefix, [site], [port]):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")
@@ -327,8 +295,8 @@ def render_deploy_template(name: str, folder: Path, **variables: str) -> Path:
 
 @contextlib.contextmanager
 def nginx_running(folder: Path, includes: list[Path], ports: list[int]):
-    """A real nginx whose `http { }` block includes `includes` (files from deploy/, rendered), until
-    the block ends; `ports` are waited for. Yields the process."""
+    """A real nginx whose `http { }` block includes `includes` (files from deploy/ rendered, or a
+    test's own), until the block ends; `ports` are waited for. Yields the process."""
     if NGINX is None:
         pytest.fail("nginx is not installed: run ./setup.sh (it installs Debian's nginx-light)", pytrace=False)
     user = "user root;" if os.geteuid() == 0 else ""

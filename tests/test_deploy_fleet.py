@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import free_port, nginx_running, render_deploy_template
+from conftest import nginx_running
 from test_fleet import Fleet
 
 
@@ -22,12 +22,7 @@ from test_fleet import Fleet
 def balanced(tmp_path, samples, redis_url):
     """(fleet of two instances, the balancer's base URL)."""
     fleet = Fleet(tmp_path, samples, redis_url, count=2)
-    servers_file = tmp_path / "fleet-servers.conf"
-    servers_file.write_text("".join(f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;\n"
-                                    for s in fleet.servers))
-    port = free_port()
-    conf = render_deploy_template("nginx/edge-fleet.conf", tmp_path, EDGE_FLEET_LISTEN=f"127.0.0.1:{port}",
-                                  EDGE_FLEET_SERVERS=str(servers_file))
+    conf, port = fleet.balancer(tmp_path)
     try:
         with nginx_running(tmp_path, [conf], [port]):
             yield fleet, f"http://127.0.0.1:{port}"

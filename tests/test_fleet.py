@@ -5,6 +5,7 @@ for a waiter, and Redis down or hung (one render per instance, never an error)."
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -49,6 +50,15 @@ source = "file://{samples}"
 
     def flights(self, outcome: str, servers: list[Server] | None = None) -> float:
         return sum(server.metric("edge_fleet_flights_total", outcome=outcome) for server in servers or self.servers)
+
+    def balancer(self, folder: Path) -> tuple[Path, int]:
+        """deploy/nginx/edge-fleet.conf rendered into `folder` for these instances: (its path, its port)."""
+        servers = folder / "fleet-servers.conf"
+        servers.write_text("".join(f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;\n" for s in self.servers))
+        port = free_port()
+        conf = render_deploy_template("nginx/edge-fleet.conf", folder, EDGE_FLEET_LISTEN=f"127.0.0.1:{port}",
+                                      EDGE_FLEET_SERVERS=str(servers))
+        return conf, port
 
     def replace(self, dead: Server) -> None:
         """A new instance in the place of `dead` (killed)."""
@@ -119,12 +129,7 @@ def test_the_lease_holder_killed_mid_render_costs_no_request_and_at_most_two_ren
     path = "/test/big.png?x-oss-process=" + SLOW.format(width=3001)
     folder = tmp_path / "nginx"
     folder.mkdir()
-    servers_file = folder / "fleet-servers.conf"
-    servers_file.write_text("".join(f"server 127.0.0.1:{s.port} max_fails=1 fail_timeout=10s;\n"
-                                    for s in fleet.servers))
-    port = free_port()
-    conf = render_deploy_template("nginx/edge-fleet.conf", folder, EDGE_FLEET_LISTEN=f"127.0.0.1:{port}",
-                                  EDGE_FLEET_SERVERS=str(servers_file))
+    conf, port = fleet.balancer(folder)
     client = redis.Redis.from_url(redis_server[1])
     renders_before = fleet.renders()
     with nginx_running(folder, [conf], [port]), ThreadPoolExecutor(40) as pool:
@@ -168,6 +173,16 @@ def test_a_waiter_that_waits_too_long_renders_itself(tmp_path, samples, redis_se
         fleet.stop()
 
 
+def test_a_rendition_that_fails_runs_one_job_in_the_fleet(fleet):
+    """A lasting failure (here an image that does not decode) is published with the lease's end:
+    the waiters answer the same error instead of running the job again."""
+    jobs = sum(server.metric("edge_jobs_total") for server in fleet.servers)
+    answers = burst(spread(fleet.servers, "/test/garbage.png?x-oss-process=image/resize,w_50", 30))
+    assert {a.status_code for a in answers} == {400}
+    assert len({re.search(r"<Code>(\w+)</Code>", a.text)[1] for a in answers}) == 1
+    assert sum(server.metric("edge_jobs_total") for server in fleet.servers) - jobs == 1
+
+
 @pytest.mark.parametrize("fault, width", [("hung", 1201), ("stopped", 1202)])  # hung first: it ends
 def test_redis_down_means_one_render_per_instance_and_no_error(fleet, redis_server, fault, width):
     process = redis_server[0]
@@ -184,3 +199,4 @@ def test_redis_down_means_one_render_per_instance_and_no_error(fleet, redis_serv
     assert_one_answer(answers)
     made = [server.metric("edge_renders_total") - was for server, was in zip(fleet.servers, before)]
     assert all(count <= 1 for count in made) and sum(made) >= 1
+
