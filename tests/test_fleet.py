@@ -183,6 +183,22 @@ def test_a_rendition_that_fails_runs_one_job_in_the_fleet(fleet):
     assert sum(server.metric("edge_jobs_total") for server in fleet.servers) - jobs == 1
 
 
+def test_a_srcset_round_robin_over_three_instances_is_one_render_per_rendition(fleet):
+    """Six widths of five sources, each asked of every instance at about the same time (a load
+    balancer without URL hashing and no CDN in front): one render per rendition."""
+    renditions = [f"/test/{key}?x-oss-process=image/resize,w_{width}"
+                  for key in ("photo.jpg", "small.jpg", "quadrants.png", "alpha.png", "exif6.jpg")
+                  for width in range(60, 120, 10)]
+    renders = fleet.renders()
+    urls = [server.url(path) for path in renditions for server in fleet.servers]
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda url: requests.get(url, timeout=60), urls))
+    assert {a.status_code for a in answers} == {200}
+    for i in range(0, len(answers), 3):
+        assert len({a.headers["ETag"] for a in answers[i:i + 3]}) == 1
+    assert fleet.renders() - renders == len(renditions) == 30
+
+
 @pytest.mark.parametrize("fault, width", [("hung", 1201), ("stopped", 1202)])  # hung first: it ends
 def test_redis_down_means_one_render_per_instance_and_no_error(fleet, redis_server, fault, width):
     process = redis_server[0]
