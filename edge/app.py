@@ -74,6 +74,10 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     transcode.add_routes(app)
+    if config.console.enabled:
+        from edge import console
+
+        console.add_routes(app)
     upscale.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
     return app

@@ -219,6 +219,16 @@ class GpuConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The console in the browser, /_edge/console (docs/console.md)."""
+
+    enabled: bool = False
+    # A visitor signs in with an access key of the bucket (buckets.<name>.access_keys) to use it on
+    # that bucket; false only for a local demo, where anyone who reaches the port may use it.
+    sign_in: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     cache: CacheConfig = CacheConfig()
@@ -226,6 +236,7 @@ class Config:
     buckets: Mapping[str, BucketConfig] = field(default_factory=dict)
     upscale: UpscaleConfig = UpscaleConfig()
     gpu: GpuConfig = GpuConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     def bucket_for_host(self, host: str) -> BucketConfig | None:
         """The bucket whose `domains` holds `host` (port ignored, case-insensitive), if any."""
@@ -289,7 +300,7 @@ def _deep_copy(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build_config(raw: dict[str, Any]) -> Config:
-    _reject_unknown(raw, {"server", "cache", "limits", "buckets", "upscale", "gpu"}, "")
+    _reject_unknown(raw, {"server", "cache", "limits", "buckets", "upscale", "gpu", "console"}, "")
     buckets_raw = raw.get("buckets", {})
     if not isinstance(buckets_raw, dict):
         raise ConfigError("buckets: must be a table of buckets")
@@ -313,6 +324,7 @@ def _build_config(raw: dict[str, Any]) -> Config:
         buckets=types.MappingProxyType(buckets),
         upscale=_build(UpscaleConfig, _as_table(raw.get("upscale", {}), "upscale"), "upscale"),
         gpu=_build(GpuConfig, _as_table(raw.get("gpu", {}), "gpu"), "gpu"),
+        console=_build(ConsoleConfig, _as_table(raw.get("console", {}), "console"), "console"),
     )
 
 

@@ -46,15 +46,20 @@ def ensure_demo_images(folder: Path) -> Path:
 
 def settings(folder: Path) -> dict:
     """The demo's configuration (as `edge.config.load` defaults): bucket `demo` on `folder` with a
-    style, every style separator, the demo AppCode and access key; the upscale API on."""
+    style, every style separator, the demo AppCode and access key; the upscale API and the console on."""
     bucket = {
         "source": f"file://{folder}",
-        "styles": {"thumb": "image/resize,m_fill,w_100,h_100/format,png"},
+        "styles": {"thumb": "image/resize,m_fill,w_100,h_100/format,png",
+                   "w200-webp": "image/resize,w_200/format,webp",
+                   "badge": "image/resize,m_fill,w_160,h_160/circle,r_80/format,png",
+                   "soft": "image/resize,w_240/blur,r_3,s_2/quality,q_80"},
         "style_separators": list(SEPARATORS),
         "appcodes": [APPCODE],
         "access_keys": {ACCESS_KEY_ID: ACCESS_KEY_SECRET},
     }
-    return {"buckets": {"demo": bucket}, "upscale": {"appcodes": [APPCODE]}}
+    # The console in the browser, open to whoever reaches this local demo (docs/console.md).
+    return {"buckets": {"demo": bucket}, "upscale": {"appcodes": [APPCODE]},
+            "console": {"enabled": True, "sign_in": False}}
 
 
 def _b64(text: str) -> str:
@@ -111,6 +116,8 @@ def banner(base: str, folder: Path, python: str = "python3") -> str:
         f"    {python} -c 'import oss2; oss2.Bucket(oss2.Auth(\"{ACCESS_KEY_ID}\", \"{ACCESS_KEY_SECRET}\"), "
         f"\"{base}\", \"demo\").process_object(\"photo.jpg\", "
         f"\"image/resize,w_300/format,webp|sys/saveas,o_{_b64(saved)}\")'",
+        "  the console in the browser: build a process string, see every spelling and style (docs/console.md)",
+        f"    {base}/_edge/console",
         "  the server",
         f"    {base}/metrics  {base}/healthz  {base}/readyz",
     ]

@@ -63,6 +63,8 @@ def expected_type(url: str) -> str:
         return "application/json"
     if path == "metrics":
         return "text/plain"
+    if path == "_edge/console":
+        return "text/html"
     if path.startswith("j2h/"):
         return "image/heic"
     for pattern, kind in ((r"format[,/](\w+)$", None), (r"@[^?]*\.(\w+)$", None), (r"f_(\w+)", None),
