@@ -49,14 +49,18 @@ class StoreLevel:
         self._writes: set[asyncio.Task] = set()
         self._stack = contextlib.AsyncExitStack()
         self._start_problem: str | None = None
+        self._look: asyncio.Task | None = None
         self._log = LogThrottle(log)
 
     async def open(self) -> None:
-        """Open the client and look at the bucket once: a store that cannot be used is a warning
-        and a /readyz problem (degraded), never a refusal to start."""
+        """Open the client and look at the bucket once, in the background: a store that cannot be
+        used is a warning and a /readyz problem (degraded), never a refusal to start."""
         # One try a call: a miss costs a render anyway, and retrying would hold every miss while the
         # store is down, until the breaker opens.
         self.client = await self._stack.enter_async_context(s3_client(self.settings, self.limits, _CALLS, attempts=1))
+        self._look = asyncio.ensure_future(self._look_at_start())
+
+    async def _look_at_start(self) -> None:
         try:
             async with asyncio.timeout(TIMEOUT):
                 await self._probe()
@@ -82,6 +86,10 @@ class StoreLevel:
 
     async def close(self) -> None:
         """Let the writes under way finish (each within TIMEOUT), then close the client."""
+        if self._look is not None:
+            self._look.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._look
         if self._writes:
             await asyncio.wait(list(self._writes), timeout=TIMEOUT)
         await self.breaker.close()

@@ -106,6 +106,16 @@ def served_by(example: str, server: S3Server, replacements: dict[str, str]) -> s
     return text
 
 
+def wait_logged(server, text: str, seconds: float = 15) -> str:
+    """The log of edge `server` (conftest.Server) once it holds `text`: start-up looks at buckets run
+    in the background, so their warnings follow the server's start."""
+    deadline = time.monotonic() + seconds
+    while text not in (logs := server.logs()):
+        assert time.monotonic() < deadline, f"not logged: {text!r}\n{logs}"
+        time.sleep(0.05)
+    return logs
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ or the bucket's own body; /readyz names the bucket; edge recovers by itself."""
 
 import io
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ import requests
 from PIL import Image
 
 from conftest import Server
-from s3server import S3Server
+from s3server import S3Server, wait_logged
 
 XML_CODE = re.compile(r"<Code>(\w+)</Code>")
 
@@ -43,9 +44,8 @@ source = "s3://no-such-bucket/x"
 {s3.toml()}
 """, name="refused")
         try:
-            logs = srv.logs()
-            assert f"the S3 bucket originals at {s3.url} refused our credentials" in logs, logs
-            assert f"the S3 bucket no-such-bucket at {s3.url} does not exist" in logs, logs
+            wait_logged(srv, f"the S3 bucket originals at {s3.url} refused our credentials")
+            wait_logged(srv, f"the S3 bucket no-such-bucket at {s3.url} does not exist")
             ready = srv.get("/readyz")
             assert ready.status_code == 503
             problems = ready.json()["problems"]
@@ -63,6 +63,39 @@ source = "s3://no-such-bucket/x"
             srv.stop()
     finally:
         s3.stop()
+
+
+def test_a_bucket_that_never_answers_is_a_gateway_timeout_within_fetch_timeout(tmp_path):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepts connections (the kernel does), never answers a byte
+    endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    srv = Server(tmp_path, f"""
+[server]
+port = {{port}}
+workers = 1
+[limits]
+connect_timeout = 1
+read_timeout = 1
+fetch_timeout = 2
+[buckets.silent]
+source = "s3://originals"
+[buckets.silent.s3]
+endpoint_url = "{endpoint}"
+addressing_style = "path"
+access_key_id = "AKIAEXAMPLE"
+secret_access_key = "secret"
+""", name="silent")  # up at once: the start-up look at the bucket runs in the background
+    try:
+        for path in ("/silent/photo.jpg?x-oss-process=image/resize,w_10", "/silent/photo.jpg"):
+            started = time.monotonic()
+            answer = requests.get(srv.url(path), timeout=30)
+            assert answer.status_code == 504 and XML_CODE.search(answer.text)[1] == "SourceTimeout", answer.text
+            assert answer.headers["Retry-After"] == "2" and time.monotonic() - started < 4
+        wait_logged(srv, f"the S3 bucket originals at {endpoint} did not answer")  # the start-up look
+    finally:
+        srv.stop()
+        silent.close()
 
 
 @pytest.mark.slow

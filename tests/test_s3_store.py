@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import Server, open_image
-from s3server import S3Server, served_by, storage_example
+from s3server import S3Server, served_by, storage_example, wait_logged
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,7 @@ def test_two_instances_serve_each_others_renditions_also_after_restarting(tmp_pa
 def test_a_store_that_refuses_our_credentials_costs_renditions_not_answers(tmp_path, s3, samples):
     srv = Server(tmp_path, instance_config(s3, samples, secret="not-the-secret"), "refused")
     try:
-        logs = srv.logs()
-        assert "store: the bucket renditions cannot be used (it refused our credentials" in logs, logs
+        wait_logged(srv, "store: the bucket renditions cannot be used (it refused our credentials")
         for width in (50, 51, 52, 53):
             answer = srv.get("/test/photo.jpg", params={"x-oss-process": f"image/resize,w_{width}"})
             assert answer.status_code == 200 and answer.headers["X-Cache"] == "MISS"
