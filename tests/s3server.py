@@ -9,6 +9,10 @@ request carried If-None-Match or If-Modified-Since, else `-`): the tests count t
 original at the server. Started again with the same key, it takes the same credentials (its
 buckets start empty).
 
+Faults on demand: `PUT /_faults/<bucket>/<key>?status=503&code=SlowDown&times=2` (unsigned,
+answered by the launcher, not moto) makes the next `times` GETs of that object answer `status`
+with that S3 error code (logged as such).
+
 `S3Server` starts and stops it from a test.
 """
 
@@ -72,6 +76,13 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=access_key_id,
                             aws_secret_access_key=secret,
                             config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def fail(self, bucket: str, key: str, status: int, code: str, times: int) -> None:
+        """The next `times` GETs of `bucket`/`key` answer `status` with the S3 error `code`."""
+        import requests
+
+        requests.put(f"{self.url}/_faults/{bucket}/{key}", params={"status": status, "code": code, "times": times},
+                     timeout=10).raise_for_status()
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[list[str]]:
         """The requests the server saw, as [method, path, status, conditional], oldest first."""
@@ -141,7 +152,31 @@ def _serve(port: int, log_path: str, access_key_id: str, secret: str) -> None:
     lock = threading.Lock()
     log = open(log_path, "a", buffering=1)
 
+    faults: dict[str, list] = {}  # path -> [status, code, times left]
+
     def logged(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_faults/"):
+            query = dict(part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part)
+            with lock:
+                faults[path[len("/_faults"):]] = [int(query["status"]), query["code"], int(query["times"])]
+            start_response("204 No Content", [])
+            return [b""]
+        with lock:
+            fault = faults.get(path) if environ["REQUEST_METHOD"] == "GET" else None
+            if fault and fault[2] > 0:
+                fault[2] -= 1
+                log.write(f"GET {path} {fault[0]} -\n")
+            else:
+                fault = None
+        if fault is not None:
+            body = f"<?xml version='1.0'?><Error><Code>{fault[1]}</Code><Message>injected</Message></Error>".encode()
+            start_response(f"{fault[0]} Injected", [("Content-Type", "application/xml"),
+                                                    ("Content-Length", str(len(body)))])
+            return [body]
+        return counted(environ, start_response)
+
+    def counted(environ, start_response):
         def start(status, headers, exc_info=None):
             conditional = "cond" if {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"} & environ.keys() else "-"
             with lock:

@@ -15,7 +15,7 @@ DOC = (config_module.__file__.rsplit("/edge/", 1)[0]) + "/docs/storage.md"
 
 @pytest.mark.parametrize("heading, address", [
     ("AWS S3", "https://my-photos.s3.eu-west-1.amazonaws.com/originals/"),
-    ("Alibaba Cloud OSS", "https://my-photos.oss-cn-hangzhou.aliyuncs.com/originals/"),
+    ("Alibaba Cloud OSS", "https://my-photos.s3.oss-cn-hangzhou.aliyuncs.com/originals/"),
     ("MinIO (and other self-hosted servers)", "http://minio.internal:9000/photos/originals/"),
 ])
 def test_each_example_loads_and_addresses_its_bucket_as_the_doc_says(tmp_path, monkeypatch, heading, address):

@@ -202,3 +202,19 @@ def test_readyz_and_metrics_with_a_reachable_bucket(edge):
     ready = edge.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert edge.metric("edge_source_bytes_total") > 0
+
+
+def test_throttling_and_5xx_are_retried_a_bounded_number_of_times(edge, s3):
+    put_photo(s3, "flaky.jpg", (0, 200, 0))
+    path = "/originals/photos/flaky.jpg"
+    s3.fail("originals", "photos/flaky.jpg", 503, "SlowDown", times=2)
+    answer = edge.get("/pics/flaky.jpg", params={"x-oss-process": "image/resize,w_40"})
+    assert open_image(answer).size == (40, 30)
+    assert [line[2] for line in s3.requests("GET", path)] == ["503", "503", "200"]
+    put_photo(s3, "broken.jpg", (0, 0, 200))
+    s3.fail("originals", "photos/broken.jpg", 500, "InternalError", times=10)
+    answer = edge.get("/pics/broken.jpg", params={"x-oss-process": "image/resize,w_40"})
+    assert answer.status_code == 502 and answer.headers["Retry-After"] == "2"
+    assert "<Code>SourceUnavailable</Code>" in answer.text and "injected" not in answer.text
+    assert "answered 500 InternalError" in answer.text
+    assert len(s3.requests("GET", "/originals/photos/broken.jpg")) == 3  # ATTEMPTS tries, then our 502

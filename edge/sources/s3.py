@@ -60,7 +60,7 @@ async def s3_client(settings: S3Config, limits: Limits, connections: int = 64,
     bodies botocore sends by default."""
     config = AioConfig(
         region_name=settings.region, connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
-        retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=connections,
+        retries={"total_max_attempts": attempts, "mode": "standard"}, max_pool_connections=connections,
         s3={"addressing_style": settings.addressing_style}, signature_version="s3v4",
         request_checksum_calculation="when_required", response_checksum_validation="when_required")
     keys = ({"aws_access_key_id": settings.access_key_id, "aws_secret_access_key": settings.secret_access_key}
