@@ -61,7 +61,7 @@ class ServerConfig:
 class S3Config:
     """How to reach an S3-protocol bucket (AWS S3, Alibaba OSS, MinIO): docs/storage.md."""
 
-    # "" is AWS S3 in `region`; e.g. https://oss-cn-hangzhou.aliyuncs.com or http://minio:9000.
+    # "" is AWS S3 in `region`; e.g. https://s3.oss-cn-hangzhou.aliyuncs.com or http://minio:9000.
     endpoint_url: str = field(default="", metadata=_check(lambda v: not v or v.startswith(("http://", "https://")),
                                                           "must be http(s)://host[:port]"))
     region: str = "us-east-1"
