@@ -37,6 +37,7 @@ from edge.renditions import FAILURE_SECONDS, lasting
 _POLL = 0.05  # seconds between a waiter's looks at Redis: the latency it adds to a coalesced answer
 _DOWN = object()  # Redis failed, or its breaker is open
 _BUSY = object()  # the breaker refused a call for the calls already in flight
+_BUSY_SECONDS = 1.0  # how long a lease is asked for again while the breaker is busy; then render here
 
 # Compare-and-set scripts: only the holder's own token renews or ends its lease.
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
@@ -78,11 +79,12 @@ class FleetFlight:
         Raises what `make()` raises, here or (a lasting failure: edge.renditions.lasting) on the
         instance that held the lease."""
         deadline = time.monotonic() + self.wait_seconds
+        busy_until = time.monotonic() + _BUSY_SECONDS
         taking_over = False
         while True:
             token = instance_token()
             got = await self._call(lambda: self.redis.client.set(lease_key(digest), token, nx=True, px=self.lease_ms))
-            if got is _BUSY and time.monotonic() < deadline:
+            if got is _BUSY and time.monotonic() < min(deadline, busy_until):
                 await asyncio.sleep(_POLL)
                 continue
             if got in (_DOWN, _BUSY):

@@ -230,3 +230,18 @@ def test_redis_down_means_one_render_per_instance_and_no_error(fleet, redis_serv
     made = [server.metric("edge_renders_total") - was for server, was in zip(fleet.servers, before)]
     assert all(count <= 1 for count in made) and sum(made) >= 1
 
+
+
+@pytest.mark.parametrize("published, expected", [
+    (b'["InvalidArgument", "resize: w must be 1..16384"]', ("InvalidArgument", "resize: w must be 1..16384")),
+    (b'["ProcessTimeout", "the job ran past 30 s"]', ("ProcessTimeout", "the job ran past 30 s")),
+    (b"not json", None), (b'["InvalidArgument"]', None), (b'[1, 2]', None), (b'["escape", "x"]', None),
+    (b'["Rendition", "x"]', None), (None, None),
+])
+def test_a_published_failure_is_rebuilt_only_as_an_oss_error(published, expected):
+    """What another instance (or anything else) wrote under edge:fail: is trusted only as far as
+    naming an OSS error; anything else counts as nothing published, so this instance renders."""
+    from edge.lease import _failure
+
+    failure = _failure(published)
+    assert (failure if failure is None else (failure.code, failure.message)) == expected
