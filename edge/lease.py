@@ -8,7 +8,9 @@ renders it renews the lease every third of `lease_seconds`, so only a holder tha
 lost Redis) lets it expire. The others poll Redis every `_POLL` seconds for the rendition or
 the lease's end: the rendition is taken from Redis; a lease gone without a rendition (the
 holder failed or died) is asked for again, so one of the waiters takes over. A waiter that
-has waited `wait_seconds` makes the rendition itself.
+has waited `wait_seconds` makes the rendition itself. A holder whose job fails for good (what
+edge.renditions remembers: a 4xx, a job timeout) publishes the error before it ends the lease,
+and the others raise it rather than run the job again.
 
 Redis down (its circuit breaker open, a call failed or refused) is never an error: the
 instance makes the rendition itself, so there is still one render per instance (its local
