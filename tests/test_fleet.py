@@ -136,6 +136,21 @@ def test_the_balancer_sends_one_url_to_one_instance_and_urls_to_all(fleet, tmp_p
     assert all(count % 2 == 0 for count in counts)  # both asks of a URL went to the same instance
 
 
+def test_the_cache_in_front_of_the_balancer_in_one_nginx(fleet, tmp_path):
+    """docs/deploy.md's set-up without a CDN: edge-cache.conf proxying to edge-fleet.conf's
+    upstream in the same nginx."""
+    fleet_conf, fleet_port = fleet.balancer(tmp_path)
+    cache_port = free_port()
+    cache_conf = render_deploy_template("nginx/edge-cache.conf", tmp_path, EDGE_CACHE_LISTEN=f"127.0.0.1:{cache_port}",
+                                        EDGE_CACHE_PATH=str(tmp_path / "cache"), EDGE_CACHE_UPSTREAM="edge_fleet")
+    path = "/test/photo.jpg?x-oss-process=image/resize,w_233"
+    with nginx_running(tmp_path, [fleet_conf, cache_conf], [fleet_port, cache_port]):
+        answers = [requests.get(f"http://127.0.0.1:{cache_port}{path}", timeout=30) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert [a.headers["X-Cache"] for a in answers] == ["MISS", "HIT", "HIT"]
+    assert len({a.content for a in answers}) == 1
+
+
 def test_the_lease_holder_killed_mid_render_costs_no_request_and_at_most_two_renders(fleet, redis_server,
                                                                                      tmp_path):
     """Through the fleet's load balancer from deploy/nginx (hash $request_uri consistent), as
