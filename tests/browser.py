@@ -16,6 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from conftest import stop_process
+
 
 class Browser:
     """One page of a headless Chromium started in `folder` (its profile); `close()` stops it."""
@@ -111,9 +113,4 @@ class Browser:
     async def close(self) -> None:
         await self.socket.close()
         await self.session.close()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)

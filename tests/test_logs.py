@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,3 +146,12 @@ def test_text_format_stays_the_default_and_carries_the_trace_id(server):
             break
         time.sleep(0.1)
     assert line is not None and f"trace={TRACE_ID}" in line and " INFO aiohttp.access: " in line
+
+
+def test_the_json_examples_of_docs_observability_md_have_the_fields_edge_writes(json_server):
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", doc, re.S)]
+    access, application = examples[0], examples[1]
+    answer = json_server.get("/logs/photo.jpg", params={"x-oss-process": "image/resize,w_30"})
+    assert set(access_line(json_server, answer.headers["x-oss-request-id"])) == set(access)
+    assert set(json_lines(json_server)[0]) == set(application)
