@@ -261,13 +261,19 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    for _ in range(100):
+    wait_for_port(port, 5)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def wait_for_port(port: int, seconds: float) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return
         except OSError:
             time.sleep(0.05)
-    return process, f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture(scope="session")
@@ -325,12 +331,7 @@ http {{
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         for port in ports:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for_port(port, 10)
         yield process
     finally:
         process.terminate()
