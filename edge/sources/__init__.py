@@ -16,6 +16,7 @@ from typing import AsyncIterator, Protocol
 from aiohttp import web
 
 from edge.config import BucketConfig, ConfigError
+from edge.errors import InvalidObjectName
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,16 @@ class SourceObject:
     last_modified: float
     content_type: str
     path: str | None = None
+
+
+def checked_key(key: str) -> str:
+    """`key` if an upstream (HTTP or S3) may be asked for it; InvalidObjectName for an empty or
+    over-long key, a NUL, or a '.' or '..' segment (an upstream might resolve it)."""
+    if not key or "\x00" in key or len(key) > 1023:
+        raise InvalidObjectName(f"the object key {key!r} is not a valid key")
+    if any(part in (".", "..") for part in key.split("/")):
+        raise InvalidObjectName(f"the object key {key!r} has a '.' or '..' segment")
+    return key
 
 
 class Source(Protocol):

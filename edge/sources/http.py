@@ -14,9 +14,8 @@ from aiohttp import web
 from cachetools import TTLCache
 
 from edge.config import Limits
-from edge.errors import (ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, NotImplementedOss, SourceTimeout,
-                         SourceUnavailable)
-from edge.sources import SourceObject
+from edge.errors import ImageTooLarge, InvalidRange, NoSuchKey, NotImplementedOss, SourceTimeout, SourceUnavailable
+from edge.sources import SourceObject, checked_key
 
 # Request headers worth forwarding for a pass-through, and response headers worth relaying.
 _FORWARD = ("Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range")
@@ -44,11 +43,7 @@ class HttpSource:
         return self._holder.session
 
     def url_of(self, key: str) -> str:
-        if not key or "\x00" in key or len(key) > 1023:
-            raise InvalidObjectName(f"the object key {key!r} is not a valid key")
-        if any(part in (".", "..") for part in key.split("/")):
-            raise InvalidObjectName(f"the object key {key!r} has a '.' or '..' segment")
-        return self.base + quote(key, safe="/~")
+        return self.base + quote(checked_key(key), safe="/~")
 
     async def stat(self, key: str) -> SourceObject:
         if self._validators is not None and key in self._validators:

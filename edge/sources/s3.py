@@ -25,10 +25,10 @@ from aiohttp import web
 from cachetools import LRUCache
 
 from edge.config import Limits, S3Config
-from edge.errors import (ImageTooLarge, InvalidObjectName, InvalidRange, NoSuchKey, OssError, PreconditionFailed,
-                         SourceTimeout, SourceUnavailable)
+from edge.errors import (ImageTooLarge, InvalidRange, NoSuchKey, OssError, PreconditionFailed, SourceTimeout,
+                         SourceUnavailable)
 from edge.log_throttle import LogThrottle
-from edge.sources import SourceObject
+from edge.sources import SourceObject, checked_key
 from edge.sources.http import Budget
 
 log = logging.getLogger("edge.s3")
@@ -110,11 +110,7 @@ class S3Source:
             log.warning("%s; renditions from it fail with 502 until it answers", exc.message)
 
     def _name(self, key: str) -> str:
-        if not key or "\x00" in key or len(key) > 1023:
-            raise InvalidObjectName(f"the object key {key!r} is not a valid key")
-        if any(part in (".", "..") for part in key.split("/")):
-            raise InvalidObjectName(f"the object key {key!r} has a '.' or '..' segment")
-        return self.prefix + key
+        return self.prefix + checked_key(key)
 
     async def stat(self, key: str) -> SourceObject:
         name = self._name(key)
@@ -124,12 +120,17 @@ class S3Source:
         else:
             look = self._looks.get(key)
             if look is None:  # one HEAD for all the requests that ask at once
-                look = self._looks[key] = asyncio.ensure_future(self._look(key, name, known and known[0]))
-                look.add_done_callback(lambda _: self._looks.pop(key, None))
+                look = self._looks[key] = asyncio.ensure_future(self._look(key, name, known[0] if known else None))
+                look.add_done_callback(lambda done: self._looked(key, done))
             obj = await asyncio.shield(look)
         if obj is None:
             raise NoSuchKey(f"the object {key} does not exist")
         return obj
+
+    def _looked(self, key: str, look: asyncio.Future) -> None:
+        self._looks.pop(key, None)
+        if not look.cancelled():
+            look.exception()  # retrieved, so a failure whose askers all left is not logged as lost
 
     async def _look(self, key: str, name: str, known: SourceObject | None) -> SourceObject | None:
         """The validators of `key` (None: no such object), remembered; a HEAD conditional on `known`."""
