@@ -91,3 +91,23 @@ def test_a_store_that_refuses_our_credentials_costs_renditions_not_answers(tmp_p
         assert "Traceback" not in srv.logs()
     finally:
         srv.stop()
+
+
+def test_a_store_that_goes_away_costs_renditions_not_answers(tmp_path, samples):
+    s3 = S3Server(tmp_path)
+    s3.client().create_bucket(Bucket="renditions")
+    srv = Server(tmp_path, instance_config(s3, samples), "gone")
+    try:
+        assert srv.get("/test/photo.jpg", params={"x-oss-process": "image/resize,w_70"}).status_code == 200
+        s3.stop()
+        for width in range(71, 77):
+            started = time.monotonic()
+            answer = srv.get("/test/photo.jpg", params={"x-oss-process": f"image/resize,w_{width}"})
+            assert answer.status_code == 200 and answer.headers["X-Cache"] == "MISS"
+            assert time.monotonic() - started < 5
+        ready = srv.get("/readyz").json()
+        assert ready["status"] == "degraded" and any(p.startswith("store: circuit open") for p in ready["problems"])
+        assert "Traceback" not in srv.logs()
+    finally:
+        srv.stop()
+        s3.stop()
