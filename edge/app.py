@@ -156,10 +156,9 @@ async def _answer_errors(request: web.Request, handler):
     try:
         response = await _in_flight(request, handler, origin.draining)
     except OssError as exc:
-        response = error_response(exc, rid, origin.config.server.host_id, origin.config.cache.error_max_age)
+        response = error_response(exc, rid, origin.config.server.host_id, _error_max_age(request))
     except web.HTTPException as exc:
-        response = error_response(_from_http(exc), rid, origin.config.server.host_id,
-                                  origin.config.cache.error_max_age)
+        response = error_response(_from_http(exc), rid, origin.config.server.host_id, _error_max_age(request))
     except Exception as exc:
         if isinstance(exc, ConnectionError) and request.transport is None:
             # The client hung up (in the middle of its body, say): nothing of ours failed.
@@ -198,6 +197,13 @@ async def _in_flight(request: web.Request, handler, draining: Draining) -> web.S
 
 async def _mark_answer_started(request: web.Request, response: web.StreamResponse) -> None:
     request["answer_started"] = True
+
+
+def _error_max_age(request: web.Request) -> int:
+    """How long a CDN may keep this request's lasting errors (error_response). A
+    shared cache may keep the answer to a request with Authorization when told "public" (RFC 9111
+    3.5), and the errors of header-signed requests are not for others: 0 for those."""
+    return 0 if "Authorization" in request.headers else request.app[ORIGIN].config.cache.error_max_age
 
 
 def _from_http(exc: web.HTTPException) -> OssError:

@@ -150,3 +150,13 @@ def test_a_burst_for_a_new_url_is_one_origin_request(cdn):
     answers = burst([cdn.url(path)] * 20)
     assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
     assert cdn.origin.metric("edge_requests_total", dialect="oss", status="200") - before == 1
+
+
+def test_the_errors_of_header_signed_requests_are_not_kept(cdn):
+    """A shared cache may keep the answer to a request with Authorization when it says public."""
+    path = "/no-such-bucket/photo.jpg"  # a 404, public for unsigned requests
+    assert cdn.get(path).headers["Cache-Control"] == f"public, max-age={ERROR_MAX_AGE}"
+    answers = [cdn.get(path + "?signed", Authorization="OSS LTAIexample:c2lnbmF0dXJl") for _ in range(2)]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert [a.headers["Cache-Control"] for a in answers] == ["no-store"] * 2
+    assert [a.headers["X-Cache"] for a in answers] == ["MISS", "MISS"]
