@@ -43,7 +43,7 @@ from edge.gpu.probe import probe  # noqa: E402
 from edge.metrics import Metrics  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.pool import WorkerPool  # noqa: E402
-from edge.render import RenderJob  # noqa: E402
+from edge.jobs import RenderJob  # noqa: E402
 from jpeg import ssim  # noqa: E402
 from proctree import TICKS_PER_S, cpu_ticks, tree  # noqa: E402
 

@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-import os
 import time
 
 import aiohttp
 from aiohttp import web
 
-import plugins.dialects  # noqa: F401  (registers the URL dialects)
-import plugins.operations  # noqa: F401  (registers the operations)
-from edge import fonts, objects, transcode, upscale
+from edge import dialects, fonts, objects, protocol, registry, transcode, upscale
+from edge.answers import error_response, request_id
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
-from edge.config import Config, ConfigError
+from edge.config import Config
 from edge.draining import Draining
 from edge.errors import (BadRequest, ClientClosedRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError,
-                         ServiceUnavailable, render_xml)
+                         ServiceUnavailable)
 from edge.gpu import make_gpu
 from edge.metrics import Metrics
 from edge.origin import ORIGIN, Origin
 from edge.originals import Originals
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
-from edge.sources import make_source
+from edge.sources.make import make_source
 
 log = logging.getLogger("edge")
 
@@ -38,7 +35,8 @@ def make_app(config: Config) -> web.Application:
     Raises ConfigError when a bucket's style does not parse, so a typo stops start-up, and when
     `[gpu] enabled = "on"` finds no usable GPU.
     """
-    _check_styles(config)
+    registry.load(config.server.plugins)
+    dialects.check_buckets(config)
     app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
     metrics = Metrics()
     gpu = make_gpu(config, metrics)  # the start-up probe (a subprocess); None without a GPU
@@ -62,8 +60,6 @@ def make_app(config: Config) -> web.Application:
         for name, bucket in config.buckets.items()
     }
     app[ORIGIN] = origin
-    from edge import protocol  # here, not at the top: it builds on this module's request ids and error answers
-
     protocol.install(origin)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.extend(source.cleanup_ctx for source in origin.sources.values())
@@ -81,17 +77,6 @@ def make_app(config: Config) -> web.Application:
     upscale.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", objects.handle)
     return app
-
-
-def _check_styles(config: Config) -> None:
-    from plugins.dialects import style
-
-    for bucket in config.buckets.values():
-        for name in bucket.styles:
-            try:
-                style.pipeline(bucket, name)
-            except OssError as exc:
-                raise ConfigError(f"buckets.{bucket.name}.styles.{name}: {exc.message}") from None
 
 
 def _cache(config: Config, metrics: Metrics) -> RenditionCache:
@@ -135,16 +120,6 @@ async def _resources(app: web.Application):
         await origin.pool.close()
         await origin.renditions.cache.close()
         await origin.session.close()
-
-
-_REQUEST_IDS = itertools.count()
-_PROCESS_TAG = os.urandom(6).hex().upper()
-
-
-def request_id() -> str:
-    """24 hex digits like OSS's, unique per process start and request (a counter: os.urandom was a
-    few % of a cache hit)."""
-    return f"{_PROCESS_TAG}{next(_REQUEST_IDS):012X}"
 
 
 @web.middleware
@@ -213,22 +188,6 @@ def _from_http(exc: web.HTTPException) -> OssError:
         allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ("GET", "HEAD")))
         return MethodNotAllowed("the method is not allowed on this resource", headers={"Allow": allowed})
     return BadRequest(exc.reason or "bad request")
-
-
-# Errors that stay true until the object or the URL changes; every other one (403 and 429 that
-# depend on who asks and when, a 400 RequestTimeout, 5xx) is no-store.
-_LASTING = frozenset({400, 404, 405, 414})
-
-
-def error_response(error: OssError, rid: str, host_id: str, max_age: int = 0) -> web.Response:
-    """The OSS XML answer for `error`; a CDN may keep it `max_age` seconds when it is lasting."""
-    lasting = max_age > 0 and error.status in _LASTING and error.code != "RequestTimeout"
-    return web.Response(
-        status=error.status,
-        body=render_xml(error, rid, host_id),
-        content_type="application/xml",
-        headers={"Cache-Control": f"public, max-age={max_age}" if lasting else "no-store", **error.headers},
-    )
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from edge.errors import InternalError, OssError, ProcessTimeout
 from edge.pool import WorkerPool
-from edge.render import RenderBatch, RenderJob
+from edge.jobs import RenderBatch, RenderJob
 
 MAX_BATCH = 8  # renditions per batch: bounds one job's memory
 
@@ -43,14 +43,14 @@ class SourceBatches:
         self._tasks: set[asyncio.Task] = set()
 
     async def render(self, job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
-        """(meta, body) of `job`, as the pool's "render" job answers; `job.source` identifies
-        the source (bucket, key, ETag), `data` is its bytes when no worker can read `job.path`."""
+        """(meta, body) of the rendition `job` (edge.render.render_batch); `job.original` identifies
+        the original (bucket, key, ETag), `data` is its bytes when no worker can read `job.path`."""
         self.pool.hold_place()  # now, so that the count is right however the tasks are ordered
-        source = job.source
-        batch = self._waiting.get(source)
+        original = job.original
+        batch = self._waiting.get(original)
         if batch is None or len(batch.jobs) >= MAX_BATCH:
-            batch = self._waiting[source] = _Batch()
-            self._start(self._run(source, batch, data))
+            batch = self._waiting[original] = _Batch()
+            self._start(self._run(original, batch, data))
         future = asyncio.get_running_loop().create_future()
         batch.jobs.append(job)
         batch.futures.append(future)
@@ -61,35 +61,38 @@ class SourceBatches:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _seal(self, source: tuple, batch: _Batch) -> RenderBatch:
+    def _seal(self, original: tuple, batch: _Batch) -> RenderBatch:
         """Called when a worker is free: the batch takes no more jobs, and gives back its places."""
-        self._close(source, batch)
+        self._close(original, batch)
         return RenderBatch(tuple(batch.jobs))
 
-    def _close(self, source: tuple, batch: _Batch) -> None:
+    def _close(self, original: tuple, batch: _Batch) -> None:
         if batch.open:
             batch.open = False
-            if self._waiting.get(source) is batch:
-                del self._waiting[source]
+            if self._waiting.get(original) is batch:
+                del self._waiting[original]
             self.pool.free_places(len(batch.jobs) - 1)  # the first job's place went to pool.run
 
-    async def _run(self, source: tuple, batch: _Batch, data: bytes | None, retry: bool = False) -> None:
+    async def _run(self, original: tuple, batch: _Batch, data: bytes | None, retry: bool = False) -> None:
         try:
-            job = RenderBatch(tuple(batch.jobs)) if retry else (lambda: self._seal(source, batch))
-            meta, _ = await self.pool.run("render", job, data, held=not retry,
-                                          on_item=lambda item, body: self._answer(batch, item, body))
+            on_item = lambda item, body: self._answer(batch, item, body)  # noqa: E731
+            if retry:
+                made = await self.pool.run(RenderBatch(tuple(batch.jobs)), data, on_item=on_item)
+            else:
+                made = await self.pool.run_when_free(lambda: self._seal(original, batch), data, held=True,
+                                                     on_item=on_item)
         except BaseException as exc:  # a full queue, a dead or stuck worker
             if not retry:
-                self._close(source, batch)
+                self._close(original, batch)
             if not isinstance(exc, Exception):
                 _fail(batch.futures, None)
                 raise
             if isinstance(exc, (ProcessTimeout, InternalError)):
-                self._after_crash(source, batch, data, exc, retry)
+                self._after_crash(original, batch, data, exc, retry)
             else:
                 _fail(batch.futures, exc)
             return
-        self.pool.metrics.decodes.inc(meta["decodes"])
+        self.pool.metrics.decodes.inc(made.meta["decodes"])
 
     def _answer(self, batch: _Batch, item: tuple, body: bytes) -> None:
         """One message of the worker: the order it runs the batch in, or one rendition made."""
@@ -105,7 +108,7 @@ class SourceBatches:
             else:
                 future.set_exception(result)
 
-    def _after_crash(self, source: tuple, batch: _Batch, data: bytes | None, exc: OssError, retried: bool) -> None:
+    def _after_crash(self, original: tuple, batch: _Batch, data: bytes | None, exc: OssError, retried: bool) -> None:
         """The worker died or timed out: the job it was making fails with `exc`; the others it had
         not reached are tried once more on another worker (if this was not that try already)."""
         pending = [i for i, future in enumerate(batch.futures) if not future.done()]
@@ -117,7 +120,7 @@ class SourceBatches:
             _fail([batch.futures[i] for i in pending], exc)
             return
         again = _Batch([batch.jobs[i] for i in pending], [batch.futures[i] for i in pending], open=False)
-        self._start(self._run(source, again, data, retry=True))
+        self._start(self._run(original, again, data, retry=True))
 
 
 def _fail(futures: list[asyncio.Future], exc: Exception | None) -> None:

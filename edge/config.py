@@ -51,6 +51,8 @@ class ServerConfig:
     access_log: bool = True
     # "json": every line (access, server, workers) one JSON object (docs/observability.md).
     log_format: str = field(default="text", metadata=_check(lambda v: v in ("text", "json"), 'must be "text" or "json"'))
+    # Modules that register operations and dialects (edge.registry); the core imports none by name.
+    plugins: tuple[str, ...] = ("plugins.dialects", "plugins.operations")
 
     @property
     def worker_count(self) -> int:

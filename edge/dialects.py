@@ -10,6 +10,9 @@ look at the source):
   (`photo.jpg@!thumb`, `photo.jpg-thumb`, `photo.jpg@100w.png`) and offers
   `Reading`s: which original they name and how to build the pipeline.
 
+A dialect that reads the bucket's config (styles) may register a
+`@bucket_check`, which start-up runs on every bucket, so a typo stops it.
+
 `parse` is the one place that asks the source, to apply the key rule
 (docs/dialects.md): a query dialect that claims the request wins; else a key
 that names an existing object is that object, whatever characters it holds;
@@ -23,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Mapping
 
-from edge.config import BucketConfig
+from edge.config import BucketConfig, Config
 from edge.errors import OssError
 from edge.pipeline import Pipeline
 
@@ -54,27 +57,53 @@ QueryParser = Callable[[str, Mapping[str, str], BucketConfig], "Asked | None"]
 KeyParser = Callable[[str, BucketConfig], Iterable[Reading]]
 Exists = Callable[[str], Awaitable[bool]]
 
-_QUERY: list[tuple[int, str, QueryParser]] = []
-_KEY: list[tuple[int, str, KeyParser]] = []
+BucketCheck = Callable[[BucketConfig], None]
+
+_QUERY: list[tuple[int, QueryParser]] = []
+_KEY: list[tuple[int, KeyParser]] = []
+_CHECKS: list[BucketCheck] = []
 
 
-def _registrar(table: list, name: str, order: int):
+def _registrar(table: list, order: int):
     def register(parser):
-        table.append((order, name, parser))
+        table.append((order, parser))
         table.sort(key=lambda entry: entry[0])
         return parser
 
     return register
 
 
-def query_dialect(name: str, order: int = 100) -> Callable[[QueryParser], QueryParser]:
-    """Register `parser(key, query, bucket) -> Asked | None` under `name`; lower `order` runs first."""
-    return _registrar(_QUERY, name, order)
+def query_dialect(order: int = 100) -> Callable[[QueryParser], QueryParser]:
+    """Register `parser(key, query, bucket) -> Asked | None`; lower `order` runs first."""
+    return _registrar(_QUERY, order)
 
 
-def key_dialect(name: str, order: int = 100) -> Callable[[KeyParser], KeyParser]:
-    """Register `parser(key, bucket) -> Iterable[Reading]` under `name`; lower `order` is read first."""
-    return _registrar(_KEY, name, order)
+def key_dialect(order: int = 100) -> Callable[[KeyParser], KeyParser]:
+    """Register `parser(key, bucket) -> Iterable[Reading]`; lower `order` is read first."""
+    return _registrar(_KEY, order)
+
+
+def bucket_check(check: BucketCheck) -> BucketCheck:
+    """Register `check(bucket)`, run by `check_buckets`; it raises ConfigError naming the bad key."""
+    _CHECKS.append(check)
+    return check
+
+
+def check_buckets(config: Config) -> None:
+    """Run every registered bucket check on every bucket of `config`; raises the first ConfigError."""
+    for bucket in config.buckets.values():
+        for check in _CHECKS:
+            check(bucket)
+
+
+def from_query(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | None:
+    """What the query asks of `key` when a query dialect claims it (`x-oss-process=style/thumb`), else
+    None; raises the claiming dialect's OssError. Never asks the source."""
+    for _, query_parser in _QUERY:
+        asked = query_parser(key, query, bucket)
+        if asked is not None:
+            return asked
+    return None
 
 
 async def parse(key: str, query: Mapping[str, str], bucket: BucketConfig, exists: Exists) -> Asked:
@@ -85,11 +114,10 @@ async def parse(key: str, query: Mapping[str, str], bucket: BucketConfig, exists
     be read as instructions: whether the whole key exists (it then wins), and,
     when no reading parses, which of the readings names an existing original.
     """
-    for _, _, query_parser in _QUERY:
-        asked = query_parser(key, query, bucket)
-        if asked is not None:
-            return asked
-    readings = [reading for _, _, key_parser in _KEY for reading in key_parser(key, bucket)]
+    asked = from_query(key, query, bucket)
+    if asked is not None:
+        return asked
+    readings = [reading for _, key_parser in _KEY for reading in key_parser(key, bucket)]
     if not readings or await exists(key):
         return Asked(key, None, "original")
     failures: list[tuple[str, OssError]] = []

@@ -27,10 +27,6 @@ class Frames:
     def size(self) -> tuple[int, int]:
         return self.images[0].size
 
-    @property
-    def animated(self) -> bool:
-        return len(self.images) > 1
-
     def map(self, transform: Callable[[Image.Image], Image.Image]) -> "Frames":
         """The same animation with `transform` applied to every frame."""
         return Frames([transform(im) for im in self.images], self.durations, self.loop)
@@ -52,6 +48,11 @@ class RenderContext:
 
     `inputs` holds the other objects the pipeline reads (watermark images),
     by key: a file path for the worker to read, or the bytes themselves.
+
+    Whole-image settings tell the decoder what to do here: `auto_orient`
+    (turn the picture upright from its EXIF orientation), and for a video
+    `frame_ms`, the time of the frame to take, with `keyframe` (take the last
+    keyframe at or before it: quicker, less exact).
     """
 
     limits: Limits
@@ -65,6 +66,9 @@ class RenderContext:
     quality_absolute: int | None = None
     quality_relative: int | None = None
     progressive: bool = False
+    auto_orient: bool = True
+    frame_ms: int = 0
+    keyframe: bool = False
     # Set when the decoder shrank the source (JPEG draft): its full, upright size.
     undrafted_size: tuple[int, int] | None = None
     document: dict | None = None

@@ -13,8 +13,8 @@ def negotiate(pipeline: Pipeline, accept: str, bucket_auto: bool, animated_sourc
     """The pipeline with `format,auto` replaced by avif, webp or the source's format, and whether
     the answer depends on Accept. An animated source prefers webp, which keeps its frames."""
     asked = pipeline.setting("format")
-    wants_auto = asked is not None and asked.target == "auto"
-    if pipeline.kind != "image" or not (wants_auto or (bucket_auto and asked is None)):
+    wants_auto = asked is not None and asked.canonical() == "format,auto"
+    if pipeline.medium != "image" or not (wants_auto or (bucket_auto and asked is None)):
         return pipeline, False
     weights = accepted(accept)
     order = ("webp", "avif") if animated_source else ("avif", "webp")
@@ -26,7 +26,7 @@ def negotiate(pipeline: Pipeline, accept: str, bucket_auto: bool, animated_sourc
     steps = [step for step in pipeline.steps if step.name != "format"]
     if chosen is not None:
         steps.extend(Pipeline.parse(f"image/format,{chosen}").steps)
-    return Pipeline.of(steps, pipeline.kind), True
+    return Pipeline.of(steps, pipeline.medium), True
 
 
 def accepted(accept: str) -> dict[str, float]:

@@ -8,7 +8,10 @@ once, in a fixed position, with the last one asked winning. So
 `parse(p.canonical()) == p`, and two URLs that ask for the same pixels share
 one cache entry.
 
-Grammar (OSS): `image/<action>[,<k>_<v> | ,<value>]*[/<action>...]`.
+Grammar (OSS): `image/<action>[,<k>_<v> | ,<value>]*[/<action>...]`; `|` chains
+such strings (`image/resize,w_100|image/rotate,90`), which run in order as one
+pipeline, at most MAX_PIPES of them (OSS manual 2.7: "管道目前限制在4个"); a
+POST may end the chain in `|sys/saveas,o_<b64 key>[,b_<b64 bucket>]`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from edge import cost
-from edge.errors import InvalidArgument, WatermarkError
+from edge.errors import InvalidArgument, TooManyPipe, WatermarkError
 from edge.params import Param, Params, declared
 
 if TYPE_CHECKING:
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from edge.frames import Frames, RenderContext
 
 MAX_PROCESS_LENGTH = 4096
+MAX_PIPES = 4
+_SAVEAS = "sys/saveas,"
 # Other objects one pipeline may read (watermark images): "at most 3 different watermark images" (OSS).
 MAX_INPUTS = 3
 
@@ -44,7 +49,7 @@ class Operation:
 
     name: ClassVar[str]
     stage: ClassVar[str] = "pixels"
-    kind: ClassVar[str] = "image"  # the x-oss-process type the action belongs to: image or video
+    medium: ClassVar[str] = "image"  # what the action acts on, the process type: image or video
     PARAMETERS: ClassVar[tuple[Param, ...]] = ()
 
     @classmethod
@@ -85,6 +90,10 @@ class Operation:
         noops = [p for p in self.PARAMETERS if p.has_noop]
         return bool(noops) and all(getattr(self, p.name) == p.noop for p in noops)
 
+    def before_decode(self, ctx: "RenderContext") -> None:
+        """Tell the decoder, through `ctx`, what this step needs of it (a video snapshot: the frame's
+        time). Whole-image settings do this in `apply`, which runs before the decode."""
+
     def draft_size(self, width: int, height: int, ctx: "RenderContext") -> tuple[int, int] | None:
         """The smallest decode size this step needs from a `width` x `height` source, if it shrinks."""
         return None
@@ -104,10 +113,10 @@ class Operation:
 OPERATIONS: dict[str, type[Operation]] = {}
 
 _ENCODE_ORDER = ("format", "quality", "interlace")
-KINDS = ("image", "video")
+MEDIA = ("image", "video")
 
 
-def operation(name: str, *, stage: str = "pixels", kind: str = "image") -> Callable[[type], type]:
+def operation(name: str, *, stage: str = "pixels", medium: str = "image") -> Callable[[type], type]:
     """Class decorator: register a frozen-dataclass `Operation` under its OSS action name."""
 
     def register(cls: type) -> type:
@@ -115,7 +124,7 @@ def operation(name: str, *, stage: str = "pixels", kind: str = "image") -> Calla
             raise RuntimeError(f"operation {name!r} registered twice")
         cls.name = name
         cls.stage = stage
-        cls.kind = kind
+        cls.medium = medium
         cls.PARAMETERS = declared(cls)
         OPERATIONS[name] = cls
         return cls
@@ -128,10 +137,10 @@ class Pipeline:
     """An ordered, normalised list of operations; build it with `Pipeline.of` or `Pipeline.parse`."""
 
     steps: tuple[Operation, ...]
-    kind: str = "image"
+    medium: str = "image"
 
     @classmethod
-    def of(cls, steps: Iterable[Operation], kind: str = "image") -> "Pipeline":
+    def of(cls, steps: Iterable[Operation], medium: str = "image") -> "Pipeline":
         """Normalise: pixel steps in order, the last setting of each kind, nothing that is a no-op."""
         pixels: list[Operation] = []
         settings: dict[str, Operation] = {}
@@ -147,7 +156,7 @@ class Pipeline:
         encode = [settings[n] for n in _ENCODE_ORDER if n in settings and not settings[n].is_noop()]
         encode += [s for n, s in settings.items()
                    if s.stage == "encode" and n not in _ENCODE_ORDER and not s.is_noop()]
-        pipeline = cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), kind)
+        pipeline = cls(tuple(sorted(decode, key=lambda s: s.name)) + tuple(pixels) + tuple(encode), medium)
         keys = pipeline.inputs()
         if len(keys) > MAX_INPUTS:
             raise WatermarkError(f"watermark: at most {MAX_INPUTS} different watermark images per image, "
@@ -166,28 +175,28 @@ class Pipeline:
     def _parse_uncached(cls, text: str) -> "Pipeline":
         if len(text) > MAX_PROCESS_LENGTH:
             raise InvalidArgument(f"x-oss-process is longer than {MAX_PROCESS_LENGTH} characters")
-        kind, _, rest = text.partition("/")
-        if kind not in KINDS:
-            raise InvalidArgument(f"x-oss-process: unsupported process type {kind!r} (expected image/... or video/...)")
+        medium, _, rest = text.partition("/")
+        if medium not in MEDIA:
+            raise InvalidArgument(f"x-oss-process: unsupported process type {medium!r} (expected image/... or video/...)")
         steps = []
         for part in rest.split("/"):
             if not part:
                 continue
             action, *tokens = part.split(",")
             op_class = OPERATIONS.get(action)
-            if op_class is None or op_class.kind != kind:
-                raise InvalidArgument(f"x-oss-process: unknown {kind} action {action!r}")
+            if op_class is None or op_class.medium != medium:
+                raise InvalidArgument(f"x-oss-process: unknown {medium} action {action!r}")
             params = Params(action, tokens)
             op = op_class.parse(params)
             params.finish()
             steps.append(op)
-        if kind == "video" and len(steps) != 1:
+        if medium == "video" and len(steps) != 1:
             raise InvalidArgument("x-oss-process: a video process is exactly one snapshot action")
-        return cls.of(steps, kind)
+        return cls.of(steps, medium)
 
     @functools.cached_property
     def _canonical(self) -> str:
-        return "/".join([self.kind, *(step.canonical() for step in self.steps)])
+        return "/".join([self.medium, *(step.canonical() for step in self.steps)])
 
     def canonical(self) -> str:
         """The one spelling of this pipeline: `image/<op>/<op>...` (or `video/snapshot,...`)."""
@@ -211,3 +220,24 @@ class Pipeline:
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> Pipeline:
     return Pipeline._parse_uncached(text)
+
+
+def split_saveas(process: str) -> tuple[str, str | None]:
+    """(process, saveas parameters or None) of `image/...|sys/saveas,o_..,b_..`."""
+    head, bar, tail = process.rpartition("|")
+    if bar and tail.startswith(_SAVEAS):
+        return head, tail[len(_SAVEAS):]
+    return process, None
+
+
+def piped(process: str) -> Pipeline:
+    """The pipeline of `process`, whose `|`-chained parts (at most MAX_PIPES) run one after another."""
+    parts = process.split("|")
+    if len(parts) > MAX_PIPES:
+        raise TooManyPipe(f"x-oss-process chains {len(parts)} parts with '|'; at most {MAX_PIPES} are allowed")
+    if len(parts) == 1:
+        return Pipeline.parse(process)
+    pipelines = [Pipeline.parse(part) for part in parts]
+    if any(p.medium != "image" for p in pipelines):
+        raise InvalidArgument("x-oss-process: only image/... parts can be chained with '|'")
+    return Pipeline.of([step for p in pipelines for step in p.steps])

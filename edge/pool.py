@@ -1,6 +1,6 @@
 """The worker pool: the only place where CPU work (decode, process, encode) runs.
 
-`WorkerPool.run(job_name, job, data)` hands a job to an idle worker process.
+`WorkerPool.run(job, data)` hands a job (edge.jobs) to an idle worker process.
 When all are busy, up to `queue` jobs wait; one more is refused at once with
 503 ServiceUnavailable and Retry-After, so a burst never piles up memory, and
 one that waits past `queue_timeout` is refused the same way, so a client is
@@ -24,9 +24,11 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
-from edge import channel
+from edge import channel, registry
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
+from edge.jobs import Job, JobFailure, Made
 from edge.metrics import Metrics
 
 log = logging.getLogger("edge.pool")
@@ -48,10 +50,10 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    async def call(self, name: str, job: object, data: bytes | None, on_item, progress) -> tuple[object, bytes]:
+    async def call(self, job: Job, data: bytes | None, on_item, progress) -> tuple[object, bytes]:
         """Send the job; pass each `("item"/"order", ...)` message to `on_item(meta, body)` and
         call `progress()` after it; return the final answer."""
-        await channel.write_message(self.writer, (name, job), data or b"")
+        await channel.write_message(self.writer, job, data or b"")
         while True:
             answer, body = await channel.read_message(self.reader)
             if answer[0] in ("ok", "error"):
@@ -122,35 +124,37 @@ class WorkerPool:
 
     # -- running jobs -----------------------------------------------------
 
-    async def run(self, name: str, job: object, data: bytes | None = None, held: bool = False,
-                  on_item=None) -> tuple[dict, bytes]:
-        """Run job `name` (see edge.worker.JOBS) in a worker; return its (meta, body).
+    async def run(self, job: Job, data: bytes | None = None, held: bool = False, on_item=None) -> Made:
+        """Run `job` in a worker; return what it made.
 
-        `job` may be a function that makes the job: it is called once a worker
-        is free, so a job can gather more work while it waits (edge.batches).
         `held`: the caller took its queue place already (`hold_place`), and
         this job uses it. A job that answers as it goes (a render batch) has
         each of its messages passed to `on_item(meta, body)`, and the job
         timeout counts from the last of them.
 
-        Raises what the job raised (an OssError), ServiceUnavailable when the
-        queue is full or the job waited `queue_timeout` for a worker,
-        ProcessTimeout past the job timeout, InternalError when the worker
-        died. If the caller is cancelled, the job still finishes (and its
-        worker returns to the pool) in the background.
+        Raises what the job raised (an OssError or a JobFailure),
+        ServiceUnavailable when the queue is full or the job waited
+        `queue_timeout` for a worker, ProcessTimeout past the job timeout,
+        InternalError when the worker died. If the caller is cancelled, the
+        job still finishes (and its worker returns to the pool) in the
+        background.
         """
+        return await self.run_when_free(lambda: job, data, held, on_item)
+
+    async def run_when_free(self, make: Callable[[], Job], data: bytes | None = None, held: bool = False,
+                            on_item=None) -> Made:
+        """As `run`, for the job `make()` returns once a worker is free: a job that gathers more work
+        while it waits (edge.batches)."""
         queued_at = time.monotonic()
         worker = await self._acquire(held)
         self.metrics.queue_wait_seconds.observe(time.monotonic() - queued_at)
-        if callable(job):
-            job = job()
-        task = asyncio.ensure_future(self._execute(worker, name, job, data, on_item or _no_items))
+        task = asyncio.ensure_future(self._execute(worker, make(), data, on_item or _no_items))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return await asyncio.shield(task)
 
-    async def _execute(self, worker: Worker, name: str, job: object, data: bytes | None,
-                       on_item) -> tuple[dict, bytes]:
+    async def _execute(self, worker: Worker, job: Job, data: bytes | None, on_item) -> Made:
+        name = job.name
         self._busy += 1
         self.metrics.busy_workers.set(self._busy)
         started = time.monotonic()
@@ -159,7 +163,7 @@ class WorkerPool:
         try:
             async with asyncio.timeout(timeout) as deadline:  # not wait_for: no task of its own per job
                 answer, body = await worker.call(
-                    name, job, data, on_item, lambda: deadline.reschedule(loop.time() + timeout))
+                    job, data, on_item, lambda: deadline.reschedule(loop.time() + timeout))
         except TimeoutError:
             self._replace(worker, "timeout")
             self.metrics.jobs.labels(name, "timeout").inc()
@@ -180,9 +184,9 @@ class WorkerPool:
             self._release(worker)
         if status == "ok":
             self.metrics.jobs.labels(name, "ok").inc()
-            return result, body
+            return Made(result, body)
         self.metrics.jobs.labels(name, "error").inc()
-        assert isinstance(result, OssError)
+        assert isinstance(result, (OssError, JobFailure))
         raise result
 
     async def _acquire(self, held: bool = False) -> Worker:
@@ -302,6 +306,8 @@ async def start_worker(module: str, *arguments: str, timeout: float = _START_TIM
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
     # Fewer malloc arenas keep a long-lived image worker's RSS from creeping (docs/performance.md).
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    if registry.loaded():  # the worker loads the server's plugins, not its own guess
+        env[registry.ENVIRONMENT] = ",".join(registry.loaded())
     try:
         # -P: not the current folder first on sys.path, where another checkout's edge/ would win
         # over the server's own code (PYTHONPATH above) and speak another protocol.

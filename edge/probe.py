@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from edge.codecs import READABLE
 from edge.errors import BadRequest
-from edge.render import RenderJob, source_bytes
+from edge.render import source_bytes
+
+if TYPE_CHECKING:
+    from edge.jobs import ProbeJob
 
 
-def probe(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
-    """({"format", "width", "height", "frames", "orientation"}, b"") of the source of `job`: the size as
+def probe(job: ProbeJob, data: bytes | None) -> dict:
+    """{"format", "width", "height", "frames", "orientation"} of the original of `job`: the size as
     stored, and the EXIF orientation (1-8; 5-8 mean the upright picture is `height` x `width`).
     BadRequest if not an image."""
     raw = source_bytes(job, data)
@@ -23,4 +27,4 @@ def probe(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
     frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
     orientation = im.getexif().get(0x0112, 1)
     return {"format": im.format, "width": im.size[0], "height": im.size[1], "frames": frames,
-            "orientation": orientation if orientation in range(1, 9) else 1}, b""
+            "orientation": orientation if orientation in range(1, 9) else 1}

@@ -17,7 +17,7 @@ import re
 from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessingError, InvalidURLError, LineTooLong
 
-from edge.app import error_response, request_id
+from edge.answers import error_response, request_id
 from edge.errors import (BadRequest, InternalError, NotImplementedOss, OssError, RequestHeaderTooLarge,
                          RequestUriTooLong)
 from edge.origin import Origin

@@ -22,6 +22,7 @@ import struct
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -31,6 +32,9 @@ from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
 from edge.pipeline import Operation, Pipeline
+
+if TYPE_CHECKING:
+    from edge.jobs import RenderBatch, RenderJob
 
 # We check sizes ourselves, from the header, with the configured limits.
 Image.MAX_IMAGE_PIXELS = None
@@ -48,43 +52,17 @@ _UPRIGHT = {
 }
 
 
-@dataclass(frozen=True)
-class RenderJob:
-    """A rendition to make: the pipeline, the limits, and the source (`path`, or bytes sent along).
-
-    `inputs` are the other objects the pipeline reads (watermark images): (key, path or bytes).
-    """
-
-    pipeline: Pipeline | None  # None for jobs that only read the source (probe)
-    limits: Limits
-    path: str | None = None
-    inputs: tuple[tuple[str, str | bytes], ...] = ()
-    source: tuple = ()  # (bucket, key, ETag): a worker reuses its decodes of the same source
-
-
-@dataclass(frozen=True)
-class RenderBatch:
-    """Several renditions of one source (the same `path` or bytes), made from shared decodes."""
-
-    jobs: tuple[RenderJob, ...]
-
-
-def render(job: RenderJob, data: bytes | None) -> tuple[dict, bytes]:
-    """Run `job` on the source bytes `data` (or the file at `job.path`).
-
-    Returns ({"content_type", "format", "width", "height", "frames"}, body);
-    for a JSON answer the content type is application/json and format "json".
-    Raises OssError subclasses: ImageTooLarge for limits, BadRequest for
-    bytes that are not a readable image, InvalidArgument from operations
-    and for a rendition over the work budget (edge.cost).
-    """
-    return _guarded(_finish, _guarded(_prepare, job, source_bytes(job, data)), {})
-
-
 def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
-    """Run every job of `batch` on their one source; a decode at a given scale and orientation is
-    made once and shared (with the next batches of the same source too, see _Kept), so each
-    result is byte for byte what `render` makes of that job alone.
+    """Run every job of `batch` on their one source (`data`, or the file at each job's `path`); a
+    decode at a given scale and orientation is made once and shared (with the next batches of the
+    same source too, see _Kept), so each result is byte for byte what a batch of that job alone
+    makes.
+
+    A rendition's meta is {"content_type", "format", "width", "height", "frames"}; for a JSON
+    answer (info, average-hue) the content type is application/json and format "json". A job
+    fails with an OssError: ImageTooLarge for limits, BadRequest for bytes that are not a
+    readable image, InvalidArgument from operations and for a rendition over the work budget
+    (edge.cost).
 
     Every job's cost is estimated from the header first; then they run cheapest first, and each
     answer is sent as soon as it is made, so no job waits behind a dearer one. `emit(meta, body)`
@@ -94,7 +72,7 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
     done. Returns {"decodes": how many decodes the batch made}. Raises when the source cannot be
     read at all, or the error of a batch of one (so that a failed job counts as one).
     """
-    source = batch.jobs[0].source
+    source = batch.jobs[0].original
     raw, decodes = _Kept.take(source, lambda: source_bytes(batch.jobs[0], data))
     kept = len(decodes)
     alone = len(batch.jobs) == 1
@@ -239,7 +217,7 @@ def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
                 prepared.answer = _answer(step, pixel_steps, ctx.document, im.size)
                 return prepared
 
-    prepared.orientation = _orientation(ctx.source_exif) if _auto_orient(job.pipeline) else 1
+    prepared.orientation = _orientation(ctx.source_exif) if ctx.auto_orient else 1
     if pixel_steps and im.format == "JPEG":
         _draft(im, pixel_steps[0], prepared.orientation, ctx)
     fmt = output_format(ctx)
@@ -321,11 +299,6 @@ def _check_cost(pipeline: Pipeline, im: Image.Image, ctx: RenderContext, orienta
         full, decoded = full[::-1], decoded[::-1]
     return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output.name, ctx.limits,
                       output.max_side)
-
-
-def _auto_orient(pipeline: Pipeline) -> bool:
-    setting = pipeline.setting("auto-orient")
-    return setting is None or bool(getattr(setting, "enabled", True))
 
 
 def _exif(im: Image.Image) -> Image.Exif | None:

@@ -11,11 +11,11 @@ from edge.batches import SourceBatches
 from edge.cache import Rendition, RenditionCache, SingleFlight
 from edge.config import Limits
 from edge.errors import InvalidObjectName, NoSuchKey, OssError, ProcessTimeout, WatermarkError
+from edge.jobs import ProbeJob, RenderJob, SnapshotJob
 from edge.metrics import Metrics
 from edge.originals import Originals
 from edge.pipeline import Pipeline
 from edge.pool import WorkerPool
-from edge.render import RenderJob
 from edge.sources import Source, SourceObject
 
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
@@ -87,7 +87,7 @@ class Renditions:
         key = (bucket, obj.key, obj.etag)
         if key not in self._probes:
             fetched, data = await self.originals.read(bucket, source, obj, self.limits.source_bytes)
-            meta, _ = await self.pool.run("probe", RenderJob(None, self.limits, fetched.path), data)
+            meta = (await self.pool.run(ProbeJob(self.limits, fetched.path), data)).meta
             self._probes[key] = meta
         return self._probes[key]
 
@@ -128,14 +128,15 @@ class Renditions:
 
     async def _make(self, wanted: Wanted) -> Rendition:
         pipeline, source = wanted.pipeline, wanted.source
-        video = pipeline.kind == "video"
+        video = pipeline.medium == "video"
         fetched, data = await self.originals.read(wanted.bucket, source, wanted.obj,
                                                   self.limits.video_bytes if video else self.limits.source_bytes)
         inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
         job = RenderJob(pipeline, self.limits, fetched.path, inputs, (wanted.bucket, fetched.key, fetched.etag))
         try:
             if video:
-                meta, body = await self.pool.run("snapshot", job, data)
+                made = await self.pool.run(SnapshotJob(pipeline, self.limits, fetched.path), data)
+                meta, body = made.meta, made.body
             elif wanted.renderer:
                 meta, body = await self.gpu.render(job, data)
             else:

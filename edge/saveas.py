@@ -25,20 +25,12 @@ from aiohttp import web
 from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, RequestTimeout
 from edge.origin import ORIGIN
+from edge.pipeline import piped, split_saveas
 
 MAX_BODY = 64 * 1024
 # The form is a few hundred bytes, at most MAX_BODY: even a 64 kbit/s uplink sends that in 8 s. A
 # client slower than this (or one that promised a body and sends none) is holding a connection.
 BODY_SECONDS = 10.0
-_SAVEAS = "sys/saveas,"
-
-
-def split_saveas(process: str) -> tuple[str, str | None]:
-    """(process, saveas parameters or None) of `image/...|sys/saveas,o_..,b_..`."""
-    head, bar, tail = process.rpartition("|")
-    if bar and tail.startswith(_SAVEAS):
-        return head, tail[len(_SAVEAS):]
-    return process, None
 
 
 async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: str | None) -> web.Response:
@@ -56,8 +48,6 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
     if signer not in target.access_keys:
         raise AccessDenied(f"the access key {signer} may not write to bucket {target_name}")
     destination = origin.sources[target.name]
-
-    from plugins.dialects.oss import piped  # the same '|' rules as a GET
 
     source = origin.sources[bucket.name]
     pipeline = piped(process)

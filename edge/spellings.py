@@ -145,12 +145,11 @@ async def spell(bucket: BucketConfig, key: str, canonical: str, exists) -> list[
 
 
 def _canonical_of_style(bucket: BucketConfig, name: str) -> str | None:
-    from plugins.dialects import style
-
     try:
-        return style.pipeline(bucket, name).canonical()
+        asked = dialects.from_query("", {"x-oss-process": f"style/{name}"}, bucket)
     except OssError:
         return None
+    return asked.pipeline.canonical() if asked is not None and asked.pipeline is not None else None
 
 
 def style_canonicals(bucket: BucketConfig) -> dict[str, str]:

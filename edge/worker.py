@@ -1,10 +1,11 @@
 """A worker process: `python -m edge.worker <fd>`. Runs jobs sent by the server, one at a time.
 
-Each request is `(job name, job)` plus the source bytes; each answer is
-`("ok", meta, rss)` plus the body, or `("error", OssError, rss)`. A render
-batch sends `("item", ...)` messages before its answer, one per rendition as
-it is made (edge.render.render_batch). Anything a job raises becomes an
-answer, so a hostile image fails its own request and nothing else. A worker
+Each request is a job (edge.jobs: a class per kind, which the worker runs
+with `job.run`) plus the original's bytes; each answer is `("ok", meta, rss)`
+plus the body, or `("error", OssError or JobFailure, rss)`. A render batch
+sends `("item", ...)` messages before its answer, one per rendition as it is
+made (edge.render.render_batch). Anything a job raises becomes an answer, so
+a hostile image fails its own request and nothing else. A worker
 left idle for as long as it keeps a source's decodes (edge.render.KEEP_SECONDS)
 drops them and gives its free heap back to the system. The worker ends when
 the server closes the channel.
@@ -20,47 +21,20 @@ import select
 import signal
 import socket
 import sys
+from typing import Callable
 
 from edge import channel, logs
 from edge.errors import InternalError, OssError
+from edge.jobs import JobFailure, Made
+from edge.registry import load_inherited
 from edge.render import KEEP_SECONDS, forget_kept
 
 log = logging.getLogger("edge.worker")
-JOBS = {}
 _channel: socket.socket | None = None  # the server's end, for the jobs that answer as they go
-
-
-def _load_jobs() -> None:
-    import plugins.operations  # noqa: F401  (registers the operations)
-    from edge.probe import probe
-
-    JOBS["render"] = _render  # one job or several of the same source (edge.batches)
-    JOBS["probe"] = probe
-    JOBS["snapshot"] = _snapshot
-    JOBS["upscale"] = _upscale
-
-
-def _render(batch, data):
-    from edge.render import render_batch
-
-    return render_batch(batch, data, _send_item), b""
 
 
 def _send_item(meta, body: bytes) -> None:
     channel.send_blocking(_channel, meta, body)
-
-
-# PyAV (~20 MB) and OpenCV with numpy (~30 MB) per worker: imported when such a job first comes.
-def _snapshot(job, data):
-    from edge.video import snapshot
-
-    return snapshot(job, data)
-
-
-def _upscale(job, data):
-    from edge.upscale.enhance import upscale
-
-    return upscale(job, data)
 
 
 def _rss_bytes() -> int:
@@ -92,19 +66,19 @@ def serve(sock: socket.socket) -> None:
         message = channel.recv_blocking(sock)
         if message is None:
             return
-        (name, job), blob = message
-        channel.send_blocking(sock, *answer(lambda: JOBS[name](job, blob or None),
+        job, blob = message
+        channel.send_blocking(sock, *answer(lambda: job.run(blob or None, _send_item),
                                             "processing failed; quote the request id"))
 
 
-def answer(run, failure: str) -> tuple[tuple, bytes]:
-    """The answer to a job, whatever `run()` (which returns (meta, body)) does: (("ok", meta, rss),
-    body), or (("error", OssError, rss), b"") for what it raised. Anything else it raises is a
-    bug, not bad input: logged and answered InternalError(`failure`), and the worker goes on."""
+def answer(run: Callable[[], Made], failure: str) -> tuple[tuple, bytes]:
+    """The answer to a job, whatever `run()` does: (("ok", meta, rss), body) of what it made, or
+    (("error", error, rss), b"") for the OssError or JobFailure it raised. Anything else it raises
+    is a bug, not bad input: logged and answered InternalError(`failure`), and the worker goes on."""
     try:
-        meta, body = run()
-        return ("ok", meta, _rss_bytes()), body
-    except OssError as exc:
+        made = run()
+        return ("ok", made.meta, _rss_bytes()), made.body
+    except (OssError, JobFailure) as exc:
         error = exc
     except MemoryError:
         error = InternalError("the worker ran out of memory on this image")
@@ -119,7 +93,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.setup_from_environment()
     sock = socket.socket(fileno=int(sys.argv[1]))
-    _load_jobs()
+    load_inherited()  # the server's plugins: the jobs' pipelines hold their operations
     try:
         serve(sock)
     except (BrokenPipeError, ConnectionResetError, EOFError):

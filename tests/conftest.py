@@ -95,7 +95,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 class Server:
-    """`edge serve --config <toml>` as a subprocess on a free port; `url(path)` builds request URLs."""
+    """`edge serve --config <toml>` as a subprocess on a free port; `url(path)` builds request URLs.
+    Used as a context manager, it is stopped when the block ends."""
 
     def __init__(self, tmp: Path, toml: str, name: str = "edge") -> None:
         self.port = free_port()
@@ -155,6 +156,12 @@ class Server:
     def stop(self) -> None:
         stop_process(self.process)
         self.log.close()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -336,3 +343,14 @@ http {{
     finally:
         process.terminate()
         process.wait(10)
+
+
+def render(job, data: bytes | None) -> tuple[dict, bytes]:
+    """(meta, body) of the rendition `job` (an edge.jobs.RenderJob) made alone on the original `data` (or
+    its `path`), as a worker makes it: a batch of one. Raises the job's OssError."""
+    from edge.jobs import RenderBatch
+    from edge.render import render_batch
+
+    made = []
+    render_batch(RenderBatch((job,)), data, lambda message, body: made.append((message[3], body)))
+    return made[0]

@@ -10,10 +10,11 @@ from PIL import Image
 
 import plugins.operations  # noqa: F401
 import edge.render as render_module
-from conftest import process
+from conftest import process, render
 from edge.config import Limits
 from edge.pipeline import Pipeline
-from edge.render import RenderBatch, RenderJob, render, render_batch
+from edge.jobs import RenderBatch, RenderJob
+from edge.render import render_batch
 from test_pool import SLOW, pool_server
 
 WIDTHS = (320, 640, 960, 1280, 1600, 1920)
@@ -86,7 +87,7 @@ def test_a_worker_reuses_the_decodes_of_its_last_source_for_a_moment(photo, samp
     source = ("test", "srcset.jpg", '"v1"')
 
     def one(width, source=source, path=photo):
-        job = RenderJob(Pipeline.parse(f"image/resize,w_{width}/quality,q_80"), Limits(), str(path), source=source)
+        job = RenderJob(Pipeline.parse(f"image/resize,w_{width}/quality,q_80"), Limits(), str(path), original=source)
         return run_batch([job])[1][0][2]
 
     alone = {w: render(RenderJob(Pipeline.parse(f"image/resize,w_{w}/quality,q_80"), Limits(), str(photo)), None)[1]
@@ -112,8 +113,7 @@ def rss_mib(pid: int) -> float:
 
 
 def test_an_idle_worker_drops_its_kept_decodes_and_gives_the_memory_back(tmp_path, samples, photo):
-    srv = pool_server(tmp_path, samples, workers=1, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, job_timeout=60) as srv:
         [worker] = srv.worker_pids()
         decodes = srv.metric("edge_decodes_total")
         for width in (1920, 1600):  # the second reuses the first's full-size decode
@@ -126,8 +126,6 @@ def test_an_idle_worker_drops_its_kept_decodes_and_gives_the_memory_back(tmp_pat
         answer = process(srv, "srcset.jpg", "image/resize,w_1600/quality,q_80")
         assert answer.status_code == 200 and srv.metric("edge_decodes_total") - decodes == 2  # decoded anew
         assert srv.worker_pids() == [worker]
-    finally:
-        srv.stop()
 
 
 def test_one_bad_job_fails_alone_in_its_batch(photo):
@@ -150,8 +148,7 @@ def burst(srv, key, widths, blocker=True):
 
 
 def test_a_queued_srcset_runs_as_one_job_and_answers_what_each_url_makes_alone(tmp_path, samples, photo):
-    srv = pool_server(tmp_path, samples, workers=1, queue=16, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, queue=16, job_timeout=60) as srv:
         before = srv.metric("edge_jobs_total", job="render")
         renders, decodes = srv.metric("edge_renders_total"), srv.metric("edge_decodes_total")
         answers = burst(srv, "srcset.jpg", WIDTHS)
@@ -166,35 +163,26 @@ def test_a_queued_srcset_runs_as_one_job_and_answers_what_each_url_makes_alone(t
                                      str(photo)), None)[1]
             assert answer.content == alone
             assert Image.open(io.BytesIO(answer.content)).width == width
-    finally:
-        srv.stop()
 
 
 def test_every_job_in_a_waiting_batch_holds_a_place_in_the_queue(tmp_path, samples, photo):
-    srv = pool_server(tmp_path, samples, workers=1, queue=2, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, queue=2, job_timeout=60) as srv:
         answers = burst(srv, "srcset.jpg", WIDTHS)
         codes = sorted(a.status_code for a in answers)
         assert codes == [200, 200, 503, 503, 503, 503], codes
-    finally:
-        srv.stop()
 
 
 def test_more_than_a_batch_of_one_source_splits_and_gives_every_place_back(tmp_path, samples, photo):
-    srv = pool_server(tmp_path, samples, workers=1, queue=32, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, queue=32, job_timeout=60) as srv:
         widths = list(range(100, 100 + 20 * 10, 10))  # 20 renditions: batches of at most 8
         assert all(a.status_code == 200 for a in burst(srv, "srcset.jpg", widths))
         # Every place came back: a full queue's worth of waiting work is still accepted.
         assert all(a.status_code == 200 for a in burst(srv, "srcset.jpg", [w + 1 for w in widths]))
         assert srv.metric("edge_jobs_total", job="render") <= 2 + 2 * 5
-    finally:
-        srv.stop()
 
 
 def test_a_batch_that_waits_past_the_queue_timeout_fails_whole_and_gives_every_place_back(tmp_path, samples, photo):
-    srv = pool_server(tmp_path, samples, workers=1, queue=3, queue_timeout=1, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, queue=3, queue_timeout=1, job_timeout=60) as srv:
         # The slow job (~3 s) holds the only worker: the three widths wait as one batch, past 1 s.
         # Twice: had the first batch kept its three places, the second would be refused at once.
         for waits in (1, 2):
@@ -204,5 +192,3 @@ def test_a_batch_that_waits_past_the_queue_timeout_fails_whole_and_gives_every_p
             assert srv.metric("edge_queue_timeouts_total") == waits  # one batch, one wait
         assert srv.metric("edge_queue_rejections_total") == 0
         assert [a.status_code for a in burst(srv, "srcset.jpg", WIDTHS[:3], blocker=False)] == [200, 200, 200]
-    finally:
-        srv.stop()

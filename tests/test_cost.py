@@ -56,8 +56,7 @@ def test_the_estimate_names_the_step_that_goes_over_the_budget():
 
 
 def test_killer_urls_answer_400_at_once_and_ordinary_misses_beside_them_all_get_200(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=2, job_timeout=30)
-    try:
+    with pool_server(tmp_path, folder, workers=2, job_timeout=30) as srv:
         with concurrent.futures.ThreadPoolExecutor(12) as executor:
             killers = [executor.submit(timed, srv, key, killer)
                        for key, killer in [("photo.jpg", ROTATE_130), ("clip.gif", GIF_KILLER)] * 2]
@@ -69,26 +68,20 @@ def test_killer_urls_answer_400_at_once_and_ordinary_misses_beside_them_all_get_
             assert "with rotate,33" in killers[1].result()[0].text
             assert [f.result()[0].status_code for f in ordinary] == [200] * 8
         assert srv.metric("edge_worker_restarts_total") == 0
-    finally:
-        srv.stop()
 
 
 def test_a_url_that_timed_out_is_answered_at_once_for_a_while(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=1, job_timeout=0.5)
-    try:
+    with pool_server(tmp_path, folder, workers=1, job_timeout=0.5) as srv:
         first, _ = timed(srv, "big.png", SLOW)
         assert first.status_code == 504 and "<Code>ProcessTimeout</Code>" in first.text
         again, seconds = timed(srv, "big.png", SLOW)
         assert again.status_code == 504 and seconds < 0.2
         assert srv.metric("edge_worker_restarts_total", reason="timeout") == 1  # no second worker killed
         assert process(srv, "photo.jpg", "image/resize,w_20").status_code == 200
-    finally:
-        srv.stop()
 
 
 def test_cheap_renditions_batched_with_a_dear_one_are_answered_before_it(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60)
-    try:
+    with pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60) as srv:
         dear = ("big.png", "image/rotate,45/format,png")  # ~3 s
         cheap = [("big.png", f"image/resize,w_{100 + i}") for i in range(7)]
         with concurrent.futures.ThreadPoolExecutor(9) as executor:
@@ -105,13 +98,10 @@ def test_cheap_renditions_batched_with_a_dear_one_are_answered_before_it(tmp_pat
         assert srv.metric("edge_jobs_total", job="render") <= 3  # the blocker, the batch (+1 if early)
         slowest_cheap = max(seconds for _, seconds in cheap_results)
         assert slowest_cheap < dear_seconds - 1.5, (slowest_cheap, dear_seconds)
-    finally:
-        srv.stop()
 
 
 def test_a_worker_killed_in_a_batch_fails_only_the_job_it_was_making(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60)
-    try:
+    with pool_server(tmp_path, folder, workers=1, queue=16, job_timeout=60) as srv:
         [worker] = srv.worker_pids()
         angles = (44, 45, 46, 47)  # four renditions of about the same cost (~1.5 s each)
         with concurrent.futures.ThreadPoolExecutor(5) as executor:
@@ -123,13 +113,10 @@ def test_a_worker_killed_in_a_batch_fails_only_the_job_it_was_making(tmp_path, f
             codes = [f.result(60).status_code for f in futures]
         assert sorted(codes) == [200, 200, 200, 500], codes
         assert srv.metric("edge_worker_restarts_total", reason="crash") == 1
-    finally:
-        srv.stop()
 
 
 def test_workers_killed_while_idle_are_replaced_at_once_and_no_request_fails(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=2)
-    try:
+    with pool_server(tmp_path, folder, workers=2) as srv:
         old = srv.worker_pids()
         for pid in old:
             os.kill(pid, signal.SIGKILL)
@@ -143,5 +130,3 @@ def test_workers_killed_while_idle_are_replaced_at_once_and_no_request_fails(tmp
         assert srv.get("/readyz").json()["workers"] == 2
         codes = [process(srv, "photo.jpg", f"image/resize,w_{w}").status_code for w in range(30, 40)]
         assert codes == [200] * 10
-    finally:
-        srv.stop()

@@ -55,8 +55,7 @@ class Load:
 
 
 def test_kill_of_a_busy_worker_under_load_fails_at_most_the_job_it_was_running(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=2, queue=64, job_timeout=30)
-    try:
+    with pool_server(tmp_path, folder, workers=2, queue=64, job_timeout=30) as srv:
         load = Load(srv, threads=6)
         time.sleep(8)
         busy = srv.worker_pids()[0]
@@ -72,13 +71,10 @@ def test_kill_of_a_busy_worker_under_load_fails_at_most_the_job_it_was_running(t
         assert srv.metric("edge_worker_restarts_total", reason="crash") + \
             srv.metric("edge_worker_restarts_total", reason="died") == 1
         assert len(srv.worker_pids()) == 2 and busy not in srv.worker_pids()
-    finally:
-        srv.stop()
 
 
 def test_sigterm_under_load_answers_every_request_and_exits_in_time(tmp_path, folder):
-    srv = pool_server(tmp_path, folder, workers=2, queue=64, job_timeout=30, shutdown_timeout=3)
-    try:
+    with pool_server(tmp_path, folder, workers=2, queue=64, job_timeout=30, shutdown_timeout=3) as srv:
         load = Load(srv, threads=8)
         time.sleep(5)
         signalled = time.monotonic()
@@ -95,5 +91,3 @@ def test_sigterm_under_load_answers_every_request_and_exits_in_time(tmp_path, fo
         assert all("ConnectionError" in error and "RemoteDisconnected" not in error for error in load.errors), \
             load.errors[:3]
         assert "Traceback" not in srv.logs()
-    finally:
-        srv.stop()

@@ -31,7 +31,7 @@ from edge.gpu.routing import JpegHeader, cpu_reason, read_jpeg_header
 from edge.metrics import Metrics
 from edge.pipeline import Pipeline
 from edge.renditions import rendition_digest, rendition_etag
-from edge.render import RenderJob
+from edge.jobs import RenderJob
 from edge.sources import SourceObject
 
 nvimgcodec = pytest.importorskip("nvidia.nvimgcodec", reason="the test extra installs nvidia-nvimgcodec-cu13")

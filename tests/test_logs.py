@@ -121,9 +121,9 @@ def test_a_worker_logs_a_failing_job_as_json(tmp_path):
 
         async def main():
             worker, _ = await start_worker("edge.worker")
-            answer, _ = await worker.call("render", None, b"", None, None)
+            answer, _ = await worker.call(None, b"", None, None)
             print(answer[0], type(answer[1]).__name__, flush=True)
-            answer, _ = await worker.call("probe", None, b"", None, None)
+            answer, _ = await worker.call(None, b"", None, None)
             await worker.stop()
 
         asyncio.run(main())

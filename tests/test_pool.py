@@ -19,7 +19,8 @@ from conftest import ROOT, Server, free_port, open_image, process
 from edge import channel
 from edge.config import Limits
 from edge.pipeline import Pipeline
-from edge.render import KEEP_SECONDS, RenderBatch, RenderJob
+from edge.jobs import RenderBatch, RenderJob
+from edge.render import KEEP_SECONDS
 from proctree import memory_kib, tree
 
 SLOW = "image/rotate,45/format,png"  # about 3 s of real work on the 4000x4000 big.png
@@ -53,8 +54,7 @@ def kill_once_busy(pid: int, seconds: float) -> None:
 
 
 def test_a_worker_killed_mid_job_fails_one_request_and_the_pool_recovers(tmp_path, samples):
-    srv = pool_server(tmp_path, samples, workers=1, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, job_timeout=60) as srv:
         [worker] = srv.worker_pids()
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
             slow = executor.submit(process, srv, "big.png", SLOW)
@@ -65,13 +65,10 @@ def test_a_worker_killed_mid_job_fails_one_request_and_the_pool_recovers(tmp_pat
         assert open_image(process(srv, "photo.jpg", "image/resize,w_20")).size == (20, 15)
         assert srv.worker_pids() != [worker]
         assert srv.metric("edge_worker_restarts_total", reason="crash") == 1
-    finally:
-        srv.stop()
 
 
 def test_a_job_past_the_timeout_is_stopped_and_its_worker_replaced(tmp_path, samples):
-    srv = pool_server(tmp_path, samples, workers=1, job_timeout=0.5)
-    try:
+    with pool_server(tmp_path, samples, workers=1, job_timeout=0.5) as srv:
         [worker] = srv.worker_pids()
         started = time.monotonic()
         response = process(srv, "big.png", SLOW)
@@ -81,8 +78,6 @@ def test_a_job_past_the_timeout_is_stopped_and_its_worker_replaced(tmp_path, sam
         assert open_image(process(srv, "photo.jpg", "image/resize,w_20")).size == (20, 15)
         assert worker not in srv.worker_pids()
         assert srv.metric("edge_worker_restarts_total", reason="timeout") == 1
-    finally:
-        srv.stop()
 
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
@@ -92,8 +87,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
     bucket.mkdir()
     for i in range(6):
         os.link(samples / "big.png", bucket / f"big{i}.png")
-    srv = pool_server(tmp_path, bucket, workers=1, queue=1, job_timeout=60)
-    try:
+    with pool_server(tmp_path, bucket, workers=1, queue=1, job_timeout=60) as srv:
         with concurrent.futures.ThreadPoolExecutor(6) as executor:
             futures = [executor.submit(process, srv, f"big{i}.png", f"image/rotate,{40 + i}/format,png")
                        for i in range(6)]
@@ -110,8 +104,6 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(tmp_path, samples):
             assert response.elapsed.total_seconds() < 1.0
         assert sum(r.status_code == 200 for r in results) == 2
         assert srv.metric("edge_queue_rejections_total") == 4
-    finally:
-        srv.stop()
 
 
 def test_a_job_that_waits_past_the_queue_timeout_answers_503_and_the_pool_goes_on(tmp_path, samples):
@@ -119,8 +111,7 @@ def test_a_job_that_waits_past_the_queue_timeout_answers_503_and_the_pool_goes_o
     bucket.mkdir()
     for i in range(2):
         os.link(samples / "big.png", bucket / f"big{i}.png")
-    srv = pool_server(tmp_path, bucket, workers=1, queue=4, queue_timeout=0.5, job_timeout=60)
-    try:
+    with pool_server(tmp_path, bucket, workers=1, queue=4, queue_timeout=0.5, job_timeout=60) as srv:
         [worker] = srv.worker_pids()
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
             slow = executor.submit(process, srv, "big0.png", SLOW)
@@ -135,20 +126,15 @@ def test_a_job_that_waits_past_the_queue_timeout_answers_503_and_the_pool_goes_o
         assert srv.worker_pids() == [worker]  # nobody was killed for it
         assert srv.metric("edge_queue_timeouts_total") == 1
         assert srv.metric("edge_queue_rejections_total") == 0
-    finally:
-        srv.stop()
 
 
 def test_workers_are_recycled_after_max_jobs(tmp_path, samples):
-    srv = pool_server(tmp_path, samples, workers=1, worker_max_jobs=3)
-    try:
+    with pool_server(tmp_path, samples, workers=1, worker_max_jobs=3) as srv:
         first = srv.worker_pids()
         for width in range(10, 17):
             assert open_image(process(srv, "photo.jpg", f"image/resize,w_{width}")).size[0] == width
         assert srv.metric("edge_worker_restarts_total", reason="recycle") == 2
         assert srv.worker_pids() != first
-    finally:
-        srv.stop()
 
 
 def test_sigterm_stops_the_server_and_its_workers(tmp_path, samples):
@@ -198,16 +184,13 @@ def burst_peak_rss(srv: Server, count: int, first_angle: int) -> tuple[float, li
 
 
 def test_memory_stays_bounded_however_many_jobs_are_refused(tmp_path, samples):
-    srv = pool_server(tmp_path, samples, workers=1, queue=1, job_timeout=60)
-    try:
+    with pool_server(tmp_path, samples, workers=1, queue=1, job_timeout=60) as srv:
         small_peak, small, healthy_small = burst_peak_rss(srv, 3, 100)
         large_peak, large, healthy_large = burst_peak_rss(srv, 40, 200)
         assert healthy_small and healthy_large
         assert sum(r.status_code == 503 for r in large) >= 37
         # 37 more refused requests cost (almost) nothing: the queue bound, not the burst, sets memory.
         assert large_peak < small_peak * 1.2 + 30, (small_peak, large_peak)
-    finally:
-        srv.stop()
 
 
 def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
@@ -230,7 +213,7 @@ def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
         assert hello == "ready"
         time.sleep(KEEP_SECONDS + 0.5)  # past the idle wait, where it gives memory back
         job = RenderJob(Pipeline.parse("image/resize,w_20"), Limits(), str(samples / "photo.jpg"))
-        channel.send_blocking(ours, ("render", RenderBatch((job,))))
+        channel.send_blocking(ours, RenderBatch((job,)))
         (_, index, status, meta), body = channel.recv_blocking(ours)
         assert index == 0 and status == "ok"
         assert Image.open(io.BytesIO(body)).size == (20, 15)

@@ -47,20 +47,16 @@ def terminate_during(srv: Server, asks: list[tuple[str, str]], after: float):
 
 
 def test_sigterm_lets_a_short_request_finish_and_exits_soon_after(tmp_path, samples):
-    srv = shutdown_server(tmp_path, samples, shutdown_timeout=8)
-    try:
+    with shutdown_server(tmp_path, samples, shutdown_timeout=8) as srv:
         [answer], exited = terminate_during(srv, [("big.png", "image/resize,w_2000/format,jpg")], after=0.2)
         assert answer.status_code == 200 and answer.headers["Content-Type"] == "image/jpeg"
         assert exited < 8 + 1, exited
         assert "Traceback" not in srv.logs()
-    finally:
-        srv.stop()
 
 
 def test_sigterm_answers_a_request_that_cannot_finish_503_and_exits_within_the_timeout_and_a_second(
         tmp_path, samples):
-    srv = shutdown_server(tmp_path, samples, shutdown_timeout=2)
-    try:
+    with shutdown_server(tmp_path, samples, shutdown_timeout=2) as srv:
         answers, exited = terminate_during(srv, [("big.png", LONG), ("photo.jpg", "image/resize,w_10")], after=1.0)
         long_answer, queued = answers
         assert long_answer.status_code == 503, long_answer.text
@@ -69,13 +65,10 @@ def test_sigterm_answers_a_request_that_cannot_finish_503_and_exits_within_the_t
         assert queued.status_code in (200, 503)
         assert exited < 2 + 1, exited
         assert "Traceback" not in srv.logs()
-    finally:
-        srv.stop()
 
 
 def test_while_stopping_new_connections_are_refused_and_kept_alive_ones_answered_503(tmp_path, samples):
-    srv = shutdown_server(tmp_path, samples, shutdown_timeout=3)
-    try:
+    with shutdown_server(tmp_path, samples, shutdown_timeout=3) as srv:
         kept = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
         kept.request("GET", "/healthz")
         assert kept.getresponse().read() and True
@@ -96,8 +89,6 @@ def test_while_stopping_new_connections_are_refused_and_kept_alive_ones_answered
             assert refused
             assert busy.result().status_code == 503
         srv.process.wait(10)
-    finally:
-        srv.stop()
 
 
 def test_a_busy_port_is_one_line_naming_the_address_and_the_setting_and_exit_code_2(tmp_path, samples):

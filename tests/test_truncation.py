@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 import plugins.operations  # noqa: F401
+from conftest import render
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge
+from edge.jobs import RenderJob
 from edge.pipeline import Pipeline
-from edge.render import RenderJob, render
 
 
 def encoded(im: Image.Image, fmt: str, **options) -> bytes:

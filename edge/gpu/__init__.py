@@ -20,7 +20,7 @@ from edge.config import Config, ConfigError, GpuConfig
 from edge.gpu.routing import HEAD_BYTES, JpegHeader, cpu_reason, read_jpeg_header
 from edge.metrics import Metrics
 from edge.pipeline import Pipeline
-from edge.render import RenderJob
+from edge.jobs import RenderJob
 from edge.sources import Source, SourceObject
 
 log = logging.getLogger("edge.gpu")

@@ -28,7 +28,7 @@ from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavaila
 from edge.gpu.render import GpuBatch
 from edge.metrics import Metrics
 from edge.pool import Worker, start_worker
-from edge.render import RenderJob
+from edge.jobs import RenderJob
 
 log = logging.getLogger("edge.gpu")
 

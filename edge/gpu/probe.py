@@ -100,12 +100,13 @@ def _check(cpu: bool) -> dict:
     """Make one small rendition through the whole path; the answer to print."""
     from PIL import Image
 
-    import plugins.operations  # noqa: F401
     from edge.config import Limits
+    from edge.registry import load_inherited
     from edge.gpu.render import GpuBatch, Renderer, render_batch
     from edge.pipeline import Pipeline
-    from edge.render import RenderJob
+    from edge.jobs import RenderJob
 
+    load_inherited()
     sample = io.BytesIO()
     Image.new("RGB", (256, 192), (40, 120, 200)).save(sample, "JPEG", quality=90)
     job = RenderJob(Pipeline.parse("image/resize,w_100"), Limits())

@@ -21,7 +21,8 @@ from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
 from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
 from edge.gpu.resample import draft_scale, gap_factors
-from edge.render import RenderJob, _auto_orient, _check_source_size, _exif, _orientation, source_bytes
+from edge.jobs import RenderJob
+from edge.render import _check_source_size, _exif, _orientation, source_bytes
 
 GPU_RENDER_VERSION = "1"  # bump when a change alters the GPU path's bytes for the same URL
 _SWAPS_SIDES = {5, 6, 7, 8}
@@ -69,7 +70,7 @@ def plan(job: RenderJob, raw: bytes) -> Plan:
         raise BadRequest("the GPU path writes JPEG only")  # routing sends no other job here
     result = Plan(raw, effective_quality(ctx))
     size = im.size
-    orientation = _orientation(exif) if _auto_orient(job.pipeline) else 1
+    orientation = _orientation(exif) if ctx.auto_orient else 1
     if pixel_steps and pixel_steps[0].name == "resize":
         size = _draft(result, size, orientation, pixel_steps[0], ctx)
     if orientation != 1:

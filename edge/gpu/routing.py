@@ -87,7 +87,7 @@ def _frame(marker: int, segment: bytes, icc: bool, adobe_rgb: bool) -> JpegHeade
 def cpu_reason(header: JpegHeader | None, pipeline: Pipeline) -> str | None:
     """Why the rendition of a source with `header` by `pipeline` is made on the CPU, or None when the
     GPU path makes it. Pure: the same arguments always give the same answer."""
-    if pipeline.kind != "image":
+    if pipeline.medium != "image":
         return "not an image process"
     if header is None:
         return "the source is not a JPEG whose frame header is near its start"

@@ -17,6 +17,8 @@ import socket
 import sys
 
 from edge import channel
+from edge.jobs import Made
+from edge.registry import load_inherited
 from edge.worker import answer
 
 
@@ -31,7 +33,7 @@ def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
             return
         (_, batch), blob = message
         # A failure of the device or a library fails the batch; the worker goes on.
-        channel.send_blocking(sock, *answer(lambda: render_batch(renderer, batch, blob),
+        channel.send_blocking(sock, *answer(lambda: Made(*render_batch(renderer, batch, blob)),
                                             "the GPU failed on this batch; quote the request id"))
 
 
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
     sock = socket.socket(fileno=int(argv[0]))
-    import plugins.operations  # noqa: F401  (the jobs' pipelines hold operations)
+    load_inherited()  # the jobs' pipelines hold operations
     from edge.gpu.probe import renderer_id
     from edge.gpu.render import Renderer
 

@@ -4,18 +4,16 @@ S3-protocol bucket (`s3://`).
 A source answers three questions about a key: its validators (`stat`), its
 bytes for processing (`read`, size-capped), and the original itself, streamed
 with Range and conditional-request support (`serve_original`); and it takes
-saveas' writes (`put`).
+saveas' writes (`put`). `edge.sources.make.make_source` picks the source for a bucket.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
 
 from aiohttp import web
 
-from edge.config import BucketConfig, ConfigError
 from edge.errors import InvalidObjectName
 
 
@@ -63,28 +61,3 @@ class Source(Protocol):
 
     def cleanup_ctx(self, app) -> AsyncIterator[None]:
         """aiohttp cleanup context: what the source opens (connections, a client) lives while it runs."""
-
-
-def make_source(bucket: BucketConfig, limits, session_holder, revalidate_seconds: float) -> Source:
-    """The source for a bucket's `source` URL (`file:///dir`, `http(s)://host/prefix` or
-    `s3://bucket/prefix` with the bucket's `s3` table); raises ConfigError naming the folder when
-    a `file://` folder does not exist.
-
-    `session_holder.session` is the server's one pooled aiohttp client session.
-    """
-    url = bucket.source
-    if url.startswith("s3://"):
-        from edge.sources.s3 import S3Source  # aiobotocore costs ~40 MB: only when configured
-
-        return S3Source(url, bucket.s3, limits, revalidate_seconds)
-    if url.startswith("file://"):
-        from edge.sources.file import FileSource
-
-        folder = url[len("file://"):]
-        if not os.path.isdir(folder):  # at start-up: serving only 404s, silently, helps nobody
-            raise ConfigError(f"source {url}: the folder {folder} does not exist; make it, or point "
-                              f"the bucket's source at the folder of your images")
-        return FileSource(folder)
-    from edge.sources.http import HttpSource
-
-    return HttpSource(url, limits, session_holder, revalidate_seconds)

@@ -119,7 +119,7 @@ async def _perform(request: web.Request, api: Upscale, order: ScaleOrder, task: 
         async with asyncio.timeout_at(deadline):
             image = await api.downloads.get(order.image_url) if order.image_url else order.upload
             job = UpscaleJob(order.kind, order.asked_factor, api.settings.onnx_model, deadline - loop.time())
-            meta, body = await request.app[ORIGIN].pool.run("upscale", job, image)
+            made = await request.app[ORIGIN].pool.run(job, image)
     except TimeoutError:
         raise EnhanceTimeout(f"the task took longer than {api.settings.timeout:g} s and was stopped") from None
     except ProcessTimeout as exc:  # [server] job_timeout, the pool's hard stop, came first
@@ -128,7 +128,7 @@ async def _perform(request: web.Request, api: Upscale, order: ScaleOrder, task: 
         raise ServerFailure(exc.message, headers=exc.headers) from None
     except InternalError as exc:  # the job hit a bug, or its worker died
         raise EnhanceFailed(exc.message) from None
-    task.succeed(body, meta["content_type"], meta["note"])
+    task.succeed(made.body, made.meta["content_type"], made.meta["note"])
 
 
 async def show(request: web.Request) -> web.Response:

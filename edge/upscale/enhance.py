@@ -1,4 +1,4 @@
-"""The `upscale` job: check, restore and enlarge one image. Runs in a worker (edge.worker.JOBS).
+"""The `upscale` job: check, restore and enlarge one image. Runs in a worker (edge.upscale.job.UpscaleJob).
 
     bytes --open (seed's formats and limits)--> pixels in sRGB, upright
           --denoise (when noisy)--> --enlarge (built-in, or the ONNX model)
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,9 +21,11 @@ from edge.upscale import onnx_model
 from edge.upscale.deadline import Deadline
 from edge.upscale.errors import InvalidImage
 from edge.upscale.faces import find_faces, soften_faces
-from edge.upscale.job import UpscaleJob
 from edge.upscale.restore import NOISE_THRESHOLD, denoise, enlarge, noise_sigma, sharpen
 from edge.upscale.rules import ANIMATABLE, FORMATS, MAX_SIDE, MIN_SIDE, scale_factor
+
+if TYPE_CHECKING:
+    from edge.upscale.job import UpscaleJob
 
 JPEG_QUALITY = 95
 

@@ -4,13 +4,15 @@
 status and JSON `status` are the error's (400, 401, 404, 413, 429, 500).
 
 `TaskFailure`: a task was made and failed; the answer is HTTP 200 with the
-task's negative `state` (seed 002's state table). Workers raise these too, so
-they are OssErrors: the pool carries OssErrors back from a worker intact.
+task's negative `state` (seed 002's state table). It is no OSS error answer
+but a job's failure (edge.jobs.JobFailure), which the pool carries back from a
+worker intact.
 """
 
 from __future__ import annotations
 
 from edge.errors import OssError
+from edge.jobs import JobFailure
 
 
 class ApiError(OssError):
@@ -50,8 +52,7 @@ class ServerFailure(ApiError):
     code, status = "ServerFailure", 500
 
 
-class TaskFailure(OssError):
-    code, status = "TaskFailure", 200
+class TaskFailure(JobFailure):
     state = -1
 
 

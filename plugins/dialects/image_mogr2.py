@@ -38,7 +38,7 @@ _THUMBNAILS: list[tuple[re.Pattern, Callable[..., str]]] = [
 ]
 
 
-@query_dialect("imageMogr2", order=20)
+@query_dialect(order=20)
 def parse(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | None:
     for name, value in query.items():
         if name == "imageMogr2" or name.startswith("imageMogr2/"):

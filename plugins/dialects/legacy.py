@@ -57,7 +57,7 @@ def pipeline(text: str) -> Pipeline:
     return Pipeline.parse(translate(text))
 
 
-@key_dialect("legacy", order=20)
+@key_dialect(order=20)
 def read_key(key: str, bucket: BucketConfig) -> list[Reading]:
     """`<key>@<instructions>`, split at the last '@' (keys such as `logo@2x.png` keep theirs)."""
     if not bucket.legacy_api:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Mapping
 
-from edge.config import STYLE_NAME, STYLE_NAME_LENGTH, BucketConfig
-from edge.dialects import Asked, Reading, key_dialect, query_dialect
-from edge.errors import NoSuchStyle
+from edge.config import STYLE_NAME, STYLE_NAME_LENGTH, BucketConfig, ConfigError
+from edge.dialects import Asked, Reading, bucket_check, key_dialect, query_dialect
+from edge.errors import NoSuchStyle, OssError
 from edge.pipeline import Pipeline
 from plugins.dialects import legacy
 
@@ -32,7 +32,17 @@ def pipeline(bucket: BucketConfig, name: str) -> Pipeline:
     return Pipeline.parse(body) if "/" in body else legacy.pipeline(body)
 
 
-@query_dialect("style", order=5)  # before "oss", which owns every other x-oss-process
+@bucket_check
+def check_styles(bucket: BucketConfig) -> None:
+    """ConfigError naming the first of the bucket's styles that does not parse."""
+    for name in bucket.styles:
+        try:
+            pipeline(bucket, name)
+        except OssError as exc:
+            raise ConfigError(f"buckets.{bucket.name}.styles.{name}: {exc.message}") from None
+
+
+@query_dialect(order=5)  # before the oss dialect, which owns every other x-oss-process
 def parse_query(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Asked | None:
     """`x-oss-process=style/<name>[/<action>...]`; the dialect is "style+image" when actions follow."""
     process = query.get("x-oss-process", "").strip()
@@ -47,7 +57,7 @@ def parse_query(key: str, query: Mapping[str, str], bucket: BucketConfig) -> Ask
     return Asked(key, Pipeline.parse(f"{styled.canonical()}/{more}"), "style+image")
 
 
-@key_dialect("style", order=10)
+@key_dialect(order=10)
 def read_key(key: str, bucket: BucketConfig) -> list[Reading]:
     """Readings of `key` as `<original><separator><style>`.
 

@@ -19,4 +19,5 @@ class AutoOrient(Operation):
     enabled: bool = bare_bool(True, noop=True)
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
-        return frames  # read by the decoder (edge.render), which orients while decoding
+        ctx.auto_orient = self.enabled  # the decoder (edge.render) orients while decoding
+        return frames

@@ -15,7 +15,7 @@ from edge.pipeline import Operation, operation
 MAX_T = 24 * 3600 * 1000  # a day of video, in ms
 
 
-@operation("snapshot", kind="video")
+@operation("snapshot", medium="video")
 @dataclass(frozen=True)
 class Snapshot(Operation):
     """The frame on screen at `t` ms (with `fast`: the last keyframe at or before it), scaled to
@@ -27,6 +27,9 @@ class Snapshot(Operation):
     h: int = integer(0, MAX_SIDE, 0)
     fast: bool = flag("fast", key="m")
     f: str = choice(("jpg", "png"), "jpg", aliases={"jpeg": "jpg"}, always=True)
+
+    def before_decode(self, ctx: RenderContext) -> None:
+        ctx.frame_ms, ctx.keyframe = self.t, self.fast
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         ctx.output_format = self.f
