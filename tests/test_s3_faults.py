@@ -5,6 +5,8 @@ or the bucket's own body; /readyz names the bucket; edge recovers by itself."""
 import io
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -13,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import Server
+from conftest import ROOT, Server
 from s3server import S3Server, wait_logged
 
 XML_CODE = re.compile(r"<Code>(\w+)</Code>")
@@ -59,6 +61,11 @@ source = "s3://no-such-bucket/x"
                 assert XML_CODE.search(answer.text)[1] == "SourceUnavailable"
                 assert "InvalidAccessKeyId" not in answer.text or "refused our credentials" in answer.text
             assert "Traceback" not in srv.logs()
+            checked = subprocess.run([sys.executable, "-m", "edge", "check-config", str(srv.config)], cwd=ROOT,
+                                     capture_output=True, text=True, timeout=60)
+            assert checked.returncode == 1, checked.stdout + checked.stderr
+            assert f"bucket refused: the S3 bucket originals at {s3.url} refused our credentials" in checked.stdout
+            assert f"bucket nobucket: the S3 bucket no-such-bucket at {s3.url} does not exist" in checked.stdout
         finally:
             srv.stop()
     finally:

@@ -256,7 +256,8 @@ class S3Source:
                 raise self._unavailable(key, f"refused our credentials ({code or status})", None) from None
             raise self._unavailable(key, f"answered {status} {code}".rstrip(), None) from None
         except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError):
-            self._log.log(("timeout", self.bucket), logging.WARNING, "%s did not answer in time", self.where)
+            if key:
+                self._log.log(("timeout", self.bucket), logging.WARNING, "%s did not answer in time", self.where)
             raise SourceTimeout(f"{self.where} did not answer within the source timeouts",
                                 headers={"Retry-After": RETRY_AFTER}) from None
         except botocore.exceptions.NoCredentialsError:
@@ -266,9 +267,11 @@ class S3Source:
             raise self._unavailable(key, "cannot be reached", exc) from None
 
     def _unavailable(self, key: str, what: str, exc: BaseException | None) -> SourceUnavailable:
-        """The 502 for a failure of the bucket, logged once a minute per kind of failure."""
+        """The 502 for a failure of the bucket, logged once a minute per kind of failure (not for a
+        look at the bucket itself, key "": /readyz, the start-up warning and check-config say it)."""
         why = f" ({_why(exc)})" if exc is not None else ""
-        self._log.log((what.split()[0], self.bucket), logging.WARNING, "%s %s%s", self.where, what, why)
+        if key:
+            self._log.log((what.split()[0], self.bucket), logging.WARNING, "%s %s%s", self.where, what, why)
         return SourceUnavailable(f"{self.where} {what}{why}", headers={"Retry-After": RETRY_AFTER})
 
 
