@@ -101,7 +101,7 @@ class Renditions:
             except (NoSuchKey, InvalidObjectName):
                 raise _missing_watermark(key) from None
         inputs = tuple(inputs)
-        renderer = await self.gpu.renderer_for(bucket, source, obj, pipeline) if self.gpu else ""
+        renderer = await self.gpu.renderer_for(bucket, source, obj, pipeline, self.originals) if self.gpu else ""
         return Wanted(bucket, source, obj, pipeline, inputs, rendition_digest(bucket, obj, pipeline, inputs, renderer),
                       renderer)
 

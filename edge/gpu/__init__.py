@@ -19,6 +19,7 @@ from cachetools import LRUCache
 from edge.config import Config, ConfigError, GpuConfig
 from edge.gpu.routing import HEAD_BYTES, JpegHeader, cpu_reason, read_jpeg_header
 from edge.metrics import Metrics
+from edge.originals import Originals
 from edge.pipeline import Pipeline
 from edge.jobs import RenderJob
 from edge.sources import Source, SourceObject
@@ -42,9 +43,11 @@ class Gpu:
                             hardware=hardware)
         self._headers: LRUCache = LRUCache(maxsize=10_000)
 
-    async def renderer_for(self, bucket: str, source: Source, obj: SourceObject, pipeline: Pipeline) -> str:
+    async def renderer_for(self, bucket: str, source: Source, obj: SourceObject, pipeline: Pipeline,
+                           originals: Originals) -> str:
         """The renderer id when the GPU makes this rendition, "" when the CPU does: the routing rule on
-        the source's header (read once per source version), and, with fallback "cpu", whether the GPU
+        the source's header (read once per source version, through `originals`, so the render that
+        follows does not download the original again), and, with fallback "cpu", whether the GPU
         worker is up."""
         if cpu_reason(_ANY_JPEG, pipeline) is not None:
             return ""  # decided by the pipeline alone: no need to read the source
@@ -52,14 +55,15 @@ class Gpu:
             return ""
         key = (bucket, obj.key, obj.etag)
         if key not in self._headers:
-            self._headers[key] = await self._read_header(source, obj)
+            self._headers[key] = await self._read_header(originals, bucket, source, obj)
         return "" if cpu_reason(self._headers[key], pipeline) is not None else self.renderer
 
-    async def _read_header(self, source: Source, obj: SourceObject) -> JpegHeader | None:
+    async def _read_header(self, originals: Originals, bucket: str, source: Source,
+                           obj: SourceObject) -> JpegHeader | None:
         if obj.path:
             head = await asyncio.to_thread(_read_head, obj.path)
         else:
-            _, data = await source.read(obj.key, self.source_bytes)
+            _, data = await originals.read(bucket, source, obj, self.source_bytes)
             head = (data or b"")[:HEAD_BYTES]
         return read_jpeg_header(head)
 
