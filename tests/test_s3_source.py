@@ -218,3 +218,25 @@ def test_throttling_and_5xx_are_retried_a_bounded_number_of_times(edge, s3):
     assert "<Code>SourceUnavailable</Code>" in answer.text and "injected" not in answer.text
     assert "answered 500 InternalError" in answer.text
     assert len(s3.requests("GET", "/originals/photos/broken.jpg")) == 3  # ATTEMPTS tries, then our 502
+
+
+def test_credentials_from_the_aws_environment(tmp_path, s3, monkeypatch):
+    from s3server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)  # the edge process inherits them
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    srv = Server(tmp_path, f"""
+[server]
+port = {{port}}
+workers = 1
+[buckets.pics]
+source = "s3://originals/photos"
+[buckets.pics.s3]
+endpoint_url = "{s3.url}"
+addressing_style = "path"
+""", name="env-keys")
+    try:
+        assert open_image(srv.get("/pics/photo.jpg", params={"x-oss-process": "image/resize,w_40"})).size == (40, 30)
+        assert srv.get("/readyz").status_code == 200
+    finally:
+        srv.stop()
