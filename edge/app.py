@@ -10,7 +10,7 @@ import time
 import aiohttp
 from aiohttp import web
 
-from edge import dialects, fonts, objects, protocol, registry, transcode, upscale
+from edge import dialects, fonts, objects, protocol, registry, tracing, transcode, upscale
 from edge.answers import error_response, request_id
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
@@ -38,6 +38,7 @@ def make_app(config: Config) -> web.Application:
     registry.load(config.server.plugins)
     dialects.check_buckets(config)
     app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
+    tracing.install(app)  # first: its exporter starts before the other resources and stops after them
     metrics = Metrics()
     gpu = make_gpu(config, metrics)  # the start-up probe (a subprocess); None without a GPU
     server = config.server

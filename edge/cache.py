@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Hashable, Protocol, TypeVar
 
 from cachetools import LRUCache
 
+from edge import tracing
 from edge.log_throttle import LogThrottle
 from edge.metrics import Metrics
 
@@ -130,7 +131,9 @@ class RenditionCache:
     async def get(self, digest: str) -> tuple[Rendition | None, str | None]:
         """(rendition, name of the level it came from), or (None, None)."""
         for depth, level in enumerate(self.levels):
-            found = await self._safely(level.get(digest), level.name, "read")
+            with tracing.span(f"cache.{level.name}.get") as lookup:
+                found = await self._safely(level.get(digest), level.name, "read")
+                lookup.set_attribute("edge.cache.hit", found is not None)
             self.metrics.cache_lookups.labels(level.name, "hit" if found else "miss").inc()
             if found is not None:
                 for upper in self.levels[:depth]:
@@ -140,7 +143,8 @@ class RenditionCache:
 
     async def put(self, digest: str, rendition: Rendition) -> None:
         for level in self.levels:
-            await self._safely(level.put(digest, rendition), level.name, "write")
+            with tracing.span(f"cache.{level.name}.put"):
+                await self._safely(level.put(digest, rendition), level.name, "write")
 
     async def _safely(self, operation: Awaitable[T], level: str, what: str) -> T | None:
         try:

@@ -14,6 +14,7 @@ import time
 
 from cachetools import LRUCache
 
+from edge import tracing
 from edge.cache import SingleFlight
 from edge.errors import ImageTooLarge, OssError
 from edge.metrics import Metrics
@@ -49,7 +50,9 @@ class Originals:
     async def _fetch(self, bucket: str, source: Source, key: str, limit: int) -> tuple[SourceObject, bytes | None]:
         started = time.monotonic()
         try:
-            fetched, data = await source.read(key, limit)
+            with tracing.span("source.fetch", **{"edge.bucket": bucket, "edge.key": key}) as fetch:
+                fetched, data = await source.read(key, limit)
+                fetch.set_attribute("edge.source.bytes", fetched.size)
         except OssError as exc:
             self.metrics.source_errors.labels(exc.code).inc()
             raise

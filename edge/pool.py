@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from edge import channel, registry
+from edge import channel, registry, tracing
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
 from edge.jobs import Job, JobFailure, Made
 from edge.metrics import Metrics
@@ -53,7 +53,7 @@ class Worker:
     async def call(self, job: Job, data: bytes | None, on_item, progress) -> tuple[object, bytes]:
         """Send the job; pass each `("item"/"order", ...)` message to `on_item(meta, body)` and
         call `progress()` after it; return the final answer."""
-        await channel.write_message(self.writer, job, data or b"")
+        await channel.write_message(self.writer, (job, tracing.carrier()), data or b"")
         while True:
             answer, body = await channel.read_message(self.reader)
             if answer[0] in ("ok", "error"):
@@ -146,7 +146,8 @@ class WorkerPool:
         """As `run`, for the job `make()` returns once a worker is free: a job that gathers more work
         while it waits (edge.batches)."""
         queued_at = time.monotonic()
-        worker = await self._acquire(held)
+        with tracing.span("queue.wait"):
+            worker = await self._acquire(held)
         self.metrics.queue_wait_seconds.observe(time.monotonic() - queued_at)
         task = asyncio.ensure_future(self._execute(worker, make(), data, on_item or _no_items))
         self._background.add(task)

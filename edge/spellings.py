@@ -116,32 +116,38 @@ def image_mogr2(canonical: str) -> str | None:
 
 
 async def spell(bucket: BucketConfig, key: str, canonical: str, exists) -> list[Spelling]:
-    """Every spelling of `canonical` for `key` in `bucket`, each read back by the dialects.
+    """Every spelling of `canonical` for `key` in `bucket`, each read back by the dialects, one row
+    at least per syntax the bucket accepts (a row without a path says why there is none).
     `exists(key)` answers whether the source has that key (as the dialects' key rule asks)."""
-    candidates = [("new API", key, {"x-oss-process": canonical})]
+    rows: list[tuple[str, str, dict[str, str]] | Spelling] = [("new API", key, {"x-oss-process": canonical})]
     styles = [name for name, made in style_canonicals(bucket).items() if made == canonical]
     for name in styles:
-        candidates.append(("style", key, {"x-oss-process": f"style/{name}"}))
-        candidates += [(f"style, separator {separator}", f"{key}{separator}{name}", {})
-                       for separator in bucket.style_separators]
-    if bucket.legacy_api and (instructions := legacy(canonical)) is not None:
-        candidates.append(("legacy @", f"{key}@{instructions}", {}))
-    if (instructions := image_mogr2(canonical)) is not None:
-        candidates.append(("imageMogr2", key, {instructions: ""}))
-    spellings = [] if styles else [Spelling("style", f"{key}{bucket.style_separators[0] if bucket.style_separators else '@!'}"
-                                            "<name>", None, "no style of this bucket makes this rendition; a style "
-                                            "with this process string would")]
-    for syntax, path, query in candidates:
-        shown = quote(path, safe=_SAFE) + ("?" + "&".join(quote(k, safe=_SAFE) + (f"={quote(v, safe=_SAFE)}" if v else "")
-                                                       for k, v in query.items()) if query else "")
-        try:
-            asked = await dialects.parse(path, query, bucket, exists)
-        except OssError as exc:
-            spellings.append(Spelling(syntax, shown, None, exc.message))
-            continue
-        read = asked.pipeline.canonical() if asked.pipeline is not None else None
-        spellings.append(Spelling(syntax, shown, read, None, read == canonical and asked.key == key))
-    return spellings
+        rows.append(("style", key, {"x-oss-process": f"style/{name}"}))
+        rows += [(f"style, separator {separator}", f"{key}{separator}{name}", {}) for separator in bucket.style_separators]
+    if not styles:
+        rows.append(Spelling("style", "", None, "no style of this bucket makes this rendition; a style with this "
+                                                "process string would"))
+    if bucket.legacy_api:
+        instructions = legacy(canonical)
+        rows.append(("legacy @", f"{key}@{instructions}", {}) if instructions is not None else
+                    Spelling("legacy @", "", None, "the legacy API has no spelling for a step of this process"))
+    instructions = image_mogr2(canonical)
+    rows.append(("imageMogr2", key, {instructions: ""}) if instructions is not None else
+                Spelling("imageMogr2", "", None, "imageMogr2 has no spelling for a step of this process"))
+    return [row if isinstance(row, Spelling) else await _read_back(bucket, key, canonical, exists, *row) for row in rows]
+
+
+async def _read_back(bucket: BucketConfig, key: str, canonical: str, exists, syntax: str, path: str,
+                     query: dict[str, str]) -> Spelling:
+    """The spelling `path?query`, with what the dialects read it as."""
+    shown = quote(path, safe=_SAFE) + ("?" + "&".join(quote(k, safe=_SAFE) + (f"={quote(v, safe=_SAFE)}" if v else "")
+                                                   for k, v in query.items()) if query else "")
+    try:
+        asked = await dialects.parse(path, query, bucket, exists)
+    except OssError as exc:
+        return Spelling(syntax, shown, None, exc.message)
+    read = asked.pipeline.canonical() if asked.pipeline is not None else None
+    return Spelling(syntax, shown, read, None, read == canonical and asked.key == key)
 
 
 def _canonical_of_style(bucket: BucketConfig, name: str) -> str | None:

@@ -23,7 +23,7 @@ import socket
 import sys
 from typing import Callable
 
-from edge import channel, logs
+from edge import channel, logs, tracing
 from edge.errors import InternalError, OssError
 from edge.jobs import JobFailure, Made
 from edge.registry import load_inherited
@@ -66,9 +66,10 @@ def serve(sock: socket.socket) -> None:
         message = channel.recv_blocking(sock)
         if message is None:
             return
-        job, blob = message
-        channel.send_blocking(sock, *answer(lambda: job.run(blob or None, _send_item),
-                                            "processing failed; quote the request id"))
+        (job, trace), blob = message
+        with tracing.job_span(getattr(job, "name", "unknown"), trace):  # a job that is no Job fails in answer()
+            channel.send_blocking(sock, *answer(lambda: job.run(blob or None, _send_item),
+                                                "processing failed; quote the request id"))
 
 
 def answer(run: Callable[[], Made], failure: str) -> tuple[tuple, bytes]:

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from browser import Browser
-from conftest import Server
+from conftest import ROOT, Server, edge_running, free_port
 
 KEY_ID, SECRET = "LTAI5tConsoleKey", "console-secret"
 STYLES = {"thumb": "image/resize,m_fill,w_100,h_100/format,png", "w200": "image/resize,w_200/format,webp",
@@ -197,4 +197,68 @@ async def test_the_console_in_chromium_builds_a_rendition_and_shows_every_style(
         await browser.close()
     if SCREENS:
         for shot in shots:
+            shutil.copy(shot, SCREENS)
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+from PIL import ImageOps
+
+from edge.params import integer
+from edge.pipeline import Operation, operation
+
+
+@operation("posterize")
+@dataclass(frozen=True)
+class Posterize(Operation):
+    """posterize,b_<bits>: keep `b` bits of each channel."""
+
+    b: int = integer(1, 8, default=4)
+
+    def apply(self, frames, ctx):
+        return frames.map(lambda im: ImageOps.posterize(im.convert("RGB"), self.b))
+'''
+
+
+async def test_a_new_operation_appears_in_the_console_by_itself(tmp_path, samples):
+    # An operation from a plugin module, named in server.plugins: the console offers it with its
+    # declared parameter, and what it builds renders.
+    (tmp_path / "console_posterize.py").write_text(PLUGIN)
+    port = free_port()
+    config = tmp_path / "edge.toml"
+    config.write_text(f"""
+[server]
+port = {port}
+workers = 1
+plugins = ["plugins.dialects", "plugins.operations", "console_posterize"]
+[console]
+enabled = true
+sign_in = false
+[buckets.plugged]
+source = "file://{samples}"
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_")}
+    env["PYTHONPATH"] = os.pathsep.join((str(ROOT), str(tmp_path)))
+    with edge_running(["serve", "--config", str(config)], port, tmp_path / "edge.log", env):
+        base = f"http://127.0.0.1:{port}"
+        described = {op["name"]: op for op in requests.get(base + "/_edge/console/api/operations", timeout=30).json()}
+        assert described["posterize"]["parameters"] == [{
+            "name": "b", "key": "b", "type": "int", "low": 1, "high": 8, "options": [], "aliases": {},
+            "required": False, "default": 4, "what": ""}]
+        browser = await Browser.start(tmp_path)
+        try:
+            await browser.goto(base + "/_edge/console")
+            await browser.wait_for("document.querySelectorAll('#keys option').length > 0")
+            await browser.type("#key", "photo.jpg")
+            await browser.choose("#add-op", "posterize")
+            await browser.click("#add-step")
+            await browser.type('.step[data-op="posterize"] [data-param="b"]', "2")
+            await browser.wait_for("document.getElementById('canonical').textContent === 'image/posterize,b_2'")
+            assert await browser.wait_for("(() => { const i = document.getElementById('rendition'); "
+                                          "return i.complete && i.naturalWidth; })()") == 400
+            shot = await browser.screenshot(tmp_path / "console-plugin.png")
+        finally:
+            await browser.close()
+        if SCREENS:
             shutil.copy(shot, SCREENS)
