@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from edge.cache import Rendition, dump, load
+from edge.files import write_atomically
 from edge.log_throttle import LogThrottle
 from edge.metrics import Metrics
 
@@ -195,14 +196,7 @@ class DiskLevel:
     def _write(self, digest: str, blob: bytes) -> None:
         path = self._path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            temporary.write_bytes(blob)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):  # the write's own error is the one to report
-                temporary.unlink(missing_ok=True)
-            raise
+        write_atomically(path, blob, suffix=".tmp")  # what a crash leaves, _scan removes
 
     def _unlink_all(self, digests: list[str]) -> OSError | None:
         """Remove the entries' files; the first error (the others are alike), or None."""

@@ -3,7 +3,6 @@ so that every feature can be tried, and the banner `edge serve` prints with a UR
 
 from __future__ import annotations
 
-import base64
 import math
 import os
 import shlex
@@ -11,6 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from edge import base64url
 
 DEMO_VERSION = "3"
 SAMPLES = ("photo.jpg", "logo.png", "animated.gif", "portrait.jpg", "clip.mp4")
@@ -62,19 +63,14 @@ def settings(folder: Path) -> dict:
             "console": {"enabled": True, "sign_in": False}}
 
 
-def _b64(text: str) -> str:
-    """URL-safe base64 without padding, as OSS parameters take text."""
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
 def banner(base: str, folder: Path, python: str = "python3") -> str:
     """What `edge serve` prints for the demo on `base` (http://host:port): a URL for every
     feature, a curl line for the upscale API and an oss2 snippet for saveas (run with `python`).
     Every URL answers 200 once the snippet has run (tests/test_demo.py fetches them all)."""
     demo = f"{base}/demo"
-    logo = _b64("logo.png?x-oss-process=image/resize,P_20")
-    hello = _b64("Hello, 图片服务！")
-    kai = _b64("fangzhengkaiti")
+    logo = base64url.encode("logo.png?x-oss-process=image/resize,P_20")
+    hello = base64url.encode("Hello, 图片服务！")
+    kai = base64url.encode("fangzhengkaiti")
     saved = "photo-300.webp"
     upscale = (f"curl -s -H 'Authorization: APPCODE {APPCODE}' -F type=clean -F scale_factor=2 "
                f"-F image_file=@{shlex.quote(str(folder / 'logo.png'))} {base}/tasks/visual/scale")
@@ -115,7 +111,7 @@ def banner(base: str, folder: Path, python: str = "python3") -> str:
         f"  saveas with oss2, access key {ACCESS_KEY_ID} / {ACCESS_KEY_SECRET}; then {demo}/{saved}",
         f"    {python} -c 'import oss2; oss2.Bucket(oss2.Auth(\"{ACCESS_KEY_ID}\", \"{ACCESS_KEY_SECRET}\"), "
         f"\"{base}\", \"demo\").process_object(\"photo.jpg\", "
-        f"\"image/resize,w_300/format,webp|sys/saveas,o_{_b64(saved)}\")'",
+        f"\"image/resize,w_300/format,webp|sys/saveas,o_{base64url.encode(saved)}\")'",
         "  the console in the browser: build a process string, see every spelling and style (docs/console.md)",
         f"    {base}/_edge/console",
         "  the server",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
+from functools import partial
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
-from edge.codecs import READABLE
 from edge.errors import BadRequest
+from edge.images import open_image, reading
 from edge.render import source_bytes
 
 if TYPE_CHECKING:
@@ -20,11 +18,10 @@ def probe(job: ProbeJob, data: bytes | None) -> dict:
     stored, and the EXIF orientation (1-8; 5-8 mean the upright picture is `height` x `width`).
     BadRequest if not an image."""
     raw = source_bytes(job, data)
-    try:
-        im = Image.open(io.BytesIO(raw), formats=READABLE)
-    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise BadRequest("the source object is not an image in a supported format") from None
-    frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
-    orientation = im.getexif().get(0x0112, 1)
+    unreadable = partial(BadRequest, "the source object is not an image in a supported format")
+    im = open_image(raw, unreadable, unreadable)
+    with reading(unreadable):  # a header that claims frames or EXIF it lacks
+        frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) else 1
+        orientation = im.getexif().get(0x0112, 1)
     return {"format": im.format, "width": im.size[0], "height": im.size[1], "frames": frames,
             "orientation": orientation if orientation in range(1, 9) else 1}

@@ -15,34 +15,26 @@ last step.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
 import time
-import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from edge import cost, truncation
-from edge.codecs import ANIMATED, READABLE, OutputFormat, encode, estimate_jpeg_quality, output_format, to_srgb
+from edge.codecs import ANIMATED, OutputFormat, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
+from edge.images import open_image, reading
 from edge.pipeline import Operation, Pipeline
 
 if TYPE_CHECKING:
     from edge.jobs import RenderBatch, RenderJob
 
-# We check sizes ourselves, from the header, with the configured limits.
-Image.MAX_IMAGE_PIXELS = None
-warnings.filterwarnings("ignore", module="PIL")
-
-# What Pillow's decoders raise on corrupt or truncated bytes.
-_CORRUPT = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error,
-            Image.DecompressionBombError)
 _SWAPS_SIDES = {5, 6, 7, 8}
 # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -144,12 +136,13 @@ def forget_kept() -> None:
 
 def _guarded(step, *args):
     """`step(*args)`, with what Pillow raises on corrupt or truncated bytes answered as BadRequest."""
-    try:
+    with reading(_corrupt):
         return step(*args)
-    except OssError:
-        raise
-    except _CORRUPT:
-        raise BadRequest("the source image is corrupt or truncated") from None
+
+
+_corrupt = partial(BadRequest, "the source image is corrupt or truncated")
+_not_an_image = partial(BadRequest, "the source object is not an image in a supported format "
+                                    "(jpg, png, gif, webp, bmp, tiff, heic, avif)")
 
 
 def source_bytes(job: RenderJob, data: bytes | None) -> bytes:
@@ -190,11 +183,7 @@ def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
     and pick the JPEG draft scale: everything before the decode."""
     if not raw:
         raise BadRequest("the source object is empty, not an image")
-    try:
-        im = Image.open(io.BytesIO(raw), formats=READABLE)
-    except Image.UnidentifiedImageError:
-        raise BadRequest("the source object is not an image in a supported format "
-                         "(jpg, png, gif, webp, bmp, tiff, heic, avif)") from None
+    im = open_image(raw, _not_an_image, _corrupt)
     limits = job.limits
     _check_source_size(im, limits)
     truncation.check(im, raw)
@@ -257,16 +246,13 @@ def decode_still(raw: bytes, limits: Limits) -> Image.Image:
     """The first frame of the image in `raw`, upright (EXIF orientation) and normalised (RGB, RGBA,
     L or LA in sRGB), for images that operations draw with (watermarks). Raises BadRequest for bytes
     that are not a readable image, ImageTooLarge past the source limits."""
-    try:
-        im = Image.open(io.BytesIO(raw), formats=READABLE)
+    corrupt = partial(BadRequest, "it is corrupt or truncated")
+    im = open_image(raw, partial(BadRequest, "it is not an image in a supported format"), corrupt)
+    with reading(corrupt):
         _check_source_size(im, limits)
         orientation = _orientation(_exif(im))
         im.load()
         im = normalise(im, im.info.get("icc_profile"))
-    except Image.UnidentifiedImageError:
-        raise BadRequest("it is not an image in a supported format") from None
-    except _CORRUPT:
-        raise BadRequest("it is corrupt or truncated") from None
     return im if orientation == 1 else im.transpose(_UPRIGHT[orientation])
 
 

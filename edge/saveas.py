@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
+from functools import partial
 from urllib.parse import unquote
 
 from aiohttp import web
 
+from edge import base64url
 from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, RequestTimeout
 from edge.origin import ORIGIN
 from edge.pipeline import piped, split_saveas
+from edge.streams import chunks, read_capped
 
 MAX_BODY = 64 * 1024
 # The form is a few hundred bytes, at most MAX_BODY: even a 64 kbit/s uplink sends that in 8 s. A
@@ -61,22 +63,18 @@ async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: s
 async def _body(request: web.Request) -> bytes:
     """The whole request body: at most MAX_BODY bytes (InvalidArgument), all there within
     BODY_SECONDS (RequestTimeout), matching its Content-MD5 when it has one (InvalidDigest)."""
+    too_large = partial(InvalidArgument, f"the request body is over {MAX_BODY} bytes")
     if (request.content_length or 0) > MAX_BODY:
-        raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
-    body = bytearray()
+        raise too_large()
     try:
         async with asyncio.timeout(BODY_SECONDS):
-            # read(n) gives what has arrived so far; b"" only at the end of the body.
-            while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise InvalidArgument(f"the request body is over {MAX_BODY} bytes")
+            body = await read_capped(chunks(request.content.read), MAX_BODY, too_large)
     except TimeoutError:
         raise RequestTimeout(f"the request body did not arrive within {BODY_SECONDS:g} s") from None
     digest = request.headers.get("Content-MD5")
     if digest is not None and digest != base64.b64encode(hashlib.md5(body).digest()).decode():
         raise InvalidDigest("the Content-MD5 does not match the body")
-    return bytes(body)
+    return body
 
 
 def _process_of(body: bytes) -> str:
@@ -100,8 +98,8 @@ def _targets(params: str, default_bucket: str) -> tuple[str, str]:
 
 def _b64(name: str, text: str) -> str:
     try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        decoded = base64url.decode(text).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
         raise InvalidArgument(f"saveas: {name}_{text} is not url-safe base64 of a name") from None
     if not decoded:
         raise InvalidArgument(f"saveas: {name} names nothing")

@@ -10,17 +10,16 @@ Pillow resize: the stand-in used by the tests and `benchmarks/gpu.py --dry`.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
-
-from PIL import Image
+from functools import partial
 
 from edge import truncation
 from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
 from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
 from edge.gpu.resample import draft_scale, gap_factors
+from edge.images import open_image
 from edge.jobs import RenderJob
 from edge.render import _check_source_size, _exif, _orientation, source_bytes
 
@@ -51,10 +50,8 @@ class Plan:
 def plan(job: RenderJob, raw: bytes) -> Plan:
     """The steps for `job` on the JPEG `raw`, reading its header only. Raises the OssError the CPU
     path would (limits, a crop outside the image, a result over the target limits)."""
-    try:
-        im = Image.open(io.BytesIO(raw), formats=("JPEG",))
-    except (OSError, SyntaxError, ValueError):
-        raise BadRequest("the source image is corrupt or truncated") from None
+    corrupt = partial(BadRequest, "the source image is corrupt or truncated")
+    im = open_image(raw, corrupt, corrupt, formats=("JPEG",))
     limits = job.limits
     _check_source_size(im, limits)
     truncation.check(im, raw)

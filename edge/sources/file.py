@@ -13,6 +13,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from edge import files
 from edge.errors import AccessDenied, ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
 from edge.ranges import OriginalFile
 from edge.sources import SourceObject
@@ -118,21 +119,12 @@ class FileSource:
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, nothing between."""
+    """Write `data` to `path` so that readers see the old file or the whole new one, nothing between
+    (edge.files), its folder made and swept of what crashed saves left first."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     _sweep(folder)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.saving")
-    try:
-        with open(temporary, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    files.write_atomically(path, data, suffix=".saving", hidden=True)
 
 
 def _sweep(folder: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import email.utils
 import time
+from functools import partial
 from typing import AsyncIterator
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from cachetools import TTLCache
 from edge.config import Limits
 from edge.errors import ImageTooLarge, InvalidRange, NoSuchKey, NotImplementedOss, SourceTimeout, SourceUnavailable
 from edge.sources import SourceObject, checked_key
+from edge.streams import read_capped
 
 # Request headers worth forwarding for a pass-through, and response headers worth relaying.
 _FORWARD = ("Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range")
@@ -68,16 +70,13 @@ class HttpSource:
             obj = self._object(key, upstream.response)
             if obj.size > limit:
                 raise ImageTooLarge(f"the source object is {obj.size} bytes, over the limit of {limit}")
-            body = bytearray()
             try:
                 async with upstream.budget.waiting():
-                    async for chunk in upstream.response.content.iter_chunked(_CHUNK):
-                        body += chunk
-                        if len(body) > limit:
-                            raise ImageTooLarge(f"the source object is over the limit of {limit} bytes")
+                    body = await read_capped(upstream.response.content.iter_chunked(_CHUNK), limit, partial(
+                        ImageTooLarge, f"the source object is over the limit of {limit} bytes"))
             except aiohttp.ClientError as exc:
                 raise SourceUnavailable(f"the upstream failed while sending {key}: {_why(exc)}") from None
-        return obj, bytes(body)
+        return obj, body
 
     async def serve_original(self, request: web.Request, key: str) -> web.StreamResponse:
         headers = {name: request.headers[name] for name in _FORWARD if name in request.headers}

@@ -28,7 +28,7 @@ def task_answer(task: Task, links: ResultLinks, base: str) -> web.Response:
         "task_id": task.task_id,
         "image": image,
         "return_type": task.return_type,
-        "type": task.kind,
+        "type": task.treatment,
         "created_at": int(task.created_at),
         "completed_at": int(task.completed_at),
     }

@@ -100,7 +100,7 @@ async def create(request: web.Request) -> web.Response:
     if not api.limit.admit(code):
         raise TooManyRequests(f"more than {api.settings.qps:g} requests a second for this AppCode; slow down")
     order = await read_order(request)
-    task = Task(code, order.kind, order.return_type)
+    task = Task(code, order.treatment, order.return_type)
     try:
         await _perform(request, api, order, task)
     except TaskFailure as failure:
@@ -118,7 +118,7 @@ async def _perform(request: web.Request, api: Upscale, order: ScaleOrder, task: 
     try:
         async with asyncio.timeout_at(deadline):
             image = await api.downloads.get(order.image_url) if order.image_url else order.upload
-            job = UpscaleJob(order.kind, order.asked_factor, api.settings.onnx_model, deadline - loop.time())
+            job = UpscaleJob(order.treatment, order.asked_factor, api.settings.onnx_model, deadline - loop.time())
             made = await request.app[ORIGIN].pool.run(job, image)
     except TimeoutError:
         raise EnhanceTimeout(f"the task took longer than {api.settings.timeout:g} s and was stopped") from None

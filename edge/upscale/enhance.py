@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from edge.codecs import READABLE
+from edge.images import open_image, reading
 from edge.render import normalise
 from edge.upscale import onnx_model
 from edge.upscale.deadline import Deadline
@@ -51,7 +52,7 @@ def upscale(job: UpscaleJob, data: bytes | None) -> tuple[dict, bytes]:
     else:
         plain = enlarge(rgb, factor, deadline)
         result = plain if noise >= NOISE_THRESHOLD else sharpen(plain)
-    faces = find_faces(rgb) if job.kind == "face" else []
+    faces = find_faces(rgb) if job.treatment == "face" else []
     if faces:
         result = soften_faces(result, plain, faces, factor)
     deadline.check()
@@ -61,25 +62,25 @@ def upscale(job: UpscaleJob, data: bytes | None) -> tuple[dict, bytes]:
 
 def _open(data: bytes) -> Image.Image:
     """The decoded, upright image; InvalidImage for what the seed does not accept."""
-    try:
-        im = Image.open(io.BytesIO(data), formats=READABLE)
-    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise InvalidImage("the file is not an image in a supported format (jpg, jpeg, png, bmp, webp, tiff)") from None
+    unreadable = partial(InvalidImage, "the file is not an image in a supported format "
+                                       "(jpg, jpeg, png, bmp, webp, tiff)")
+    im = open_image(data, unreadable, unreadable)
     if im.format not in FORMATS:
         refused = "GIF animations cannot be restored" if im.format == "GIF" else f"{im.format} is not supported"
         raise InvalidImage(f"{refused}; send jpg, jpeg, png, bmp, webp or tiff")
-    if im.format in ANIMATABLE and getattr(im, "n_frames", 1) > 1:
+    corrupt = partial(InvalidImage, "the image data is corrupt or truncated")
+    with reading(corrupt):
+        animated = im.format in ANIMATABLE and getattr(im, "n_frames", 1) > 1
+    if animated:
         raise InvalidImage(f"the {im.format} is an animation; only still images can be restored")
     width, height = im.size  # from the header: a decompression bomb is refused before decoding
     if width > MAX_SIDE or height > MAX_SIDE:
         raise InvalidImage(f"the image is {width}x{height}; at most {MAX_SIDE}x{MAX_SIDE} is supported")
     if max(width, height) < MIN_SIDE:
         raise InvalidImage(f"the image is {width}x{height}; its long side must be at least {MIN_SIDE} px")
-    try:
+    with reading(corrupt):
         im.load()
         return ImageOps.exif_transpose(im)
-    except (OSError, ValueError, SyntaxError):
-        raise InvalidImage("the image data is corrupt or truncated") from None
 
 
 def _pixels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from functools import partial
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from edge.streams import CHUNK, read_capped
 from edge.upscale.addresses import AddressPolicy, AddressRefused, GuardedResolver
 from edge.upscale.errors import DownloadFailed, DownloadTooLarge
 from edge.upscale.rules import DOWNLOAD_SECONDS, MAX_BYTES
 
 MAX_REDIRECTS = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
-_CHUNK = 64 * 1024
 
 
 class Downloads:
@@ -96,9 +97,5 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     """The body, refused (DownloadTooLarge) as soon as it is known to pass MAX_BYTES."""
     if (response.content_length or 0) > MAX_BYTES:
         raise DownloadTooLarge(f"image_url is {response.content_length} bytes; at most {MAX_BYTES} (15 MB)")
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        body += chunk
-        if len(body) > MAX_BYTES:
-            raise DownloadTooLarge(f"image_url is more than {MAX_BYTES} bytes (15 MB)")
-    return bytes(body)
+    return await read_capped(response.content.iter_chunked(CHUNK), MAX_BYTES,
+                             partial(DownloadTooLarge, f"image_url is more than {MAX_BYTES} bytes (15 MB)"))

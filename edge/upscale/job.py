@@ -14,7 +14,7 @@ class UpscaleJob(Job):
     """Restore one image; made: {"content_type", "note"} and the encoded image (edge.upscale.enhance)."""
 
     name: ClassVar[str] = "upscale"
-    kind: str                 # "clean" or "face"
+    treatment: str            # "clean" or "face" (the API's `type`)
     asked_factor: int | None  # 1, 2 or 4; None for the seed's automatic rule
     model_path: str           # the operator's ONNX model; "" for the built-in restoration
     seconds: float            # time left for the task when the job was sent

@@ -16,6 +16,7 @@ import json
 import re
 from base64 import b64decode
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -23,21 +24,21 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
+from edge.streams import chunks, read_capped
 from edge.upscale.errors import BadParameter, UploadTooLarge
 from edge.upscale.rules import FACTORS, MAX_BYTES, MAX_URL
 
-KINDS = ("clean", "face")
+TREATMENTS = ("clean", "face")  # the API's `type`
 RETURN_TYPES = (1, 2)  # 1: a link to the result, 2: the result in base64
 _FIELD_BYTES = 4096                         # any field but the image
 _BASE64_BYTES = 4 * -(-MAX_BYTES // 3) + 256  # a 15 MB image in base64, with a data: prefix
 _BODY_BYTES = _BASE64_BYTES + 64 * 1024      # a whole form or JSON body
-_CHUNK = 64 * 1024
 _DATA_URI = re.compile(r"^data:[\w.+/-]*;base64,")
 
 
 @dataclass(frozen=True)
 class ScaleOrder:
-    kind: str
+    treatment: str
     asked_factor: int | None
     return_type: int
     image_url: str = ""
@@ -67,9 +68,9 @@ async def read_order(request: web.Request) -> ScaleOrder:
 
 
 def _order(fields: dict[str, str], upload: bytes | None) -> ScaleOrder:
-    kind = fields.get("type", "")
-    if kind not in KINDS:
-        raise BadParameter(f"type must be clean or face (got {kind[:20]!r})" if kind else "type is required")
+    treatment = fields.get("type", "")
+    if treatment not in TREATMENTS:
+        raise BadParameter(f"type must be clean or face (got {treatment[:20]!r})" if treatment else "type is required")
     factor = fields.get("scale_factor", "")
     if factor and factor not in {str(f) for f in FACTORS}:
         raise BadParameter(f"scale_factor must be 1, 2, 4 or empty (got {factor[:20]!r})")
@@ -79,7 +80,7 @@ def _order(fields: dict[str, str], upload: bytes | None) -> ScaleOrder:
     url, encoded = fields.get("image_url", ""), fields.get("image_base64", "")
     if [bool(url), upload is not None, bool(encoded)].count(True) != 1:
         raise BadParameter("send exactly one image: image_url, image_file or image_base64")
-    order = ScaleOrder(kind, int(factor) if factor else None, int(return_type))
+    order = ScaleOrder(treatment, int(factor) if factor else None, int(return_type))
     if url:
         _check_url(url)
         return dataclasses.replace(order, image_url=url)
@@ -142,12 +143,9 @@ def _json(body: bytes) -> dict[str, str]:
 async def _read(stream, limit: int, field: str | None = None) -> bytes:
     """All of `stream` (a request body or a multipart part), refused past `limit` bytes: 413 for the
     image or the body, 400 for another field."""
-    data = bytearray()
-    while chunk := await (stream.read_chunk(_CHUNK) if isinstance(stream, aiohttp.BodyPartReader)
-                          else stream.read(_CHUNK)):
-        data += chunk
-        if len(data) > limit:
-            if field in (None, "image_base64"):
-                raise UploadTooLarge(f"the image is more than {MAX_BYTES} bytes (15 MB)")
-            raise BadParameter(f"the field {field!r} is more than {limit} bytes")
-    return bytes(data)
+    if field in (None, "image_base64"):
+        too_large = partial(UploadTooLarge, f"the image is more than {MAX_BYTES} bytes (15 MB)")
+    else:
+        too_large = partial(BadParameter, f"the field {field!r} is more than {limit} bytes")
+    read = stream.read_chunk if isinstance(stream, aiohttp.BodyPartReader) else stream.read
+    return await read_capped(chunks(read), limit, too_large)

@@ -20,7 +20,7 @@ class Task:
     """One call of `POST /tasks/visual/scale`; `state` 0 until it finishes (1, or a failure's -1..-8)."""
 
     appcode: str
-    kind: str          # "clean" or "face", as asked
+    treatment: str     # "clean" or "face", as asked (the API's `type`)
     return_type: int   # 1: the result as a link, 2: as base64
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: float = field(default_factory=time.time)

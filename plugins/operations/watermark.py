@@ -14,14 +14,12 @@ rotate it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 
 from PIL import Image
 
-from edge import cost
+from edge import base64url, cost
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, MissingArgument, OssError, WatermarkError
 from edge.fonts import DEFAULT_FONT, FONTS
 from edge.frames import Frames, RenderContext
@@ -49,7 +47,7 @@ class Overlay:
 
     def spell(self) -> str:
         steps = "/".join(step.canonical() for step in self.steps)
-        return _encode(self.key + (f"{_PROCESS}image/{steps}" if steps else ""))
+        return base64url.encode(self.key + (f"{_PROCESS}image/{steps}" if steps else ""))
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,8 @@ class Watermark(Operation):
 
     image: Overlay | None = decoded(lambda text: _overlay(_decode("image", text)), lambda overlay: overlay.spell(),
                                     None)
-    text: str | None = decoded(lambda text: _text(_decode("text", text)), lambda text: _encode(text), None)
-    font: str = decoded(lambda text: _font(_decode("type", text)), lambda font: _encode(font), DEFAULT_FONT,
-                        key="type")
+    text: str | None = decoded(lambda text: _text(_decode("text", text)), base64url.encode, None)
+    font: str = decoded(lambda text: _font(_decode("type", text)), base64url.encode, DEFAULT_FONT, key="type")
     color: str = decoded(lambda text: _color(text), None, "000000")
     size: int = integer(1, 1000, 40)
     shadow: int = integer(0, 100, 0)
@@ -190,13 +187,9 @@ def _decode(name: str, text: str) -> str:
     if not _BASE64.fullmatch(text):
         raise WatermarkError(f"watermark: {name} is not URL-safe base64: {text!r}")
     try:
-        return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        return base64url.decode(text).decode()
+    except (ValueError, UnicodeDecodeError):
         raise WatermarkError(f"watermark: {name} is not URL-safe base64 of UTF-8 text: {text!r}") from None
-
-
-def _encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _text(text: str) -> str:
