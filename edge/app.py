@@ -62,7 +62,9 @@ def make_app(config: Config) -> web.Application:
     }
     app[ORIGIN] = origin
     protocol.install(origin)
-    app.cleanup_ctx.append(_resources)
+    # One cleanup context per resource, opened in this order and closed in the reverse: when one
+    # fails to open, those before it are closed.
+    app.cleanup_ctx.extend([_client_session, _rendition_cache, _worker_pool])
     app.cleanup_ctx.extend(source.cleanup_ctx for source in origin.sources.values())
     app.on_response_prepare.append(_mark_answer_started)
     if gpu is not None:
@@ -109,18 +111,32 @@ def _fleet(config: Config, cache: RenditionCache, metrics: Metrics):
     return FleetFlight(redis, cache, config.cache.lease_seconds, config.cache.lease_wait_seconds, metrics)
 
 
-async def _resources(app: web.Application):
+async def _client_session(app: web.Application):
+    """The one pooled client session (http sources reach it through the origin)."""
     origin = app[ORIGIN]
     origin.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60), auto_decompress=False)
-    await origin.renditions.cache.open()
-    await origin.pool.start()
+    yield
+    await origin.session.close()
+
+
+async def _rendition_cache(app: web.Application):
+    cache = app[ORIGIN].renditions.cache
+    await cache.open()
+    yield
+    await cache.close()
+
+
+async def _worker_pool(app: web.Application):
+    """The workers; a start that fails halfway stops the ones that did start."""
+    pool = app[ORIGIN].pool
     try:
-        yield
-    finally:
-        await origin.pool.close()
-        await origin.renditions.cache.close()
-        await origin.session.close()
+        await pool.start()
+    except BaseException:
+        await pool.close()
+        raise
+    yield
+    await pool.close()
 
 
 @web.middleware

@@ -98,8 +98,12 @@ class WorkerPool:
 
     async def start(self) -> None:
         """Start `size` workers and wait until each has said it is ready."""
-        workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
-        for worker in workers:
+        # Every start ends (ready or failed) before a failure is raised, so `close` stops them all.
+        started = await asyncio.gather(*(self._spawn() for _ in range(self.size)), return_exceptions=True)
+        failed = next((result for result in started if isinstance(result, BaseException)), None)
+        if failed is not None:
+            raise failed
+        for worker in started:
             self._release(worker)
 
     async def close(self) -> None:

@@ -61,8 +61,8 @@ async def serve(app: web.Application, sock: socket.socket, server: ServerConfig,
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_CLOSE_SECONDS,
                            lingering_time=_LINGER_SECONDS, **runner_options)
-    await runner.setup()
     try:
+        await runner.setup()  # a resource that fails to open: those opened before it close below
         site = web.SockSite(runner, sock)
         await site.start()
         await stop.wait()
