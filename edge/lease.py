@@ -20,7 +20,6 @@ single-flight), as without Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -74,6 +73,7 @@ class FleetFlight:
         self.redis, self.cache, self.metrics = redis, cache, metrics
         self.lease_ms = max(int(lease_seconds * 1000), 1)
         self.wait_seconds = wait_seconds
+        self._renewals: set[asyncio.Task] = set()
 
     async def run(self, digest: str, make: Callable[[], Awaitable[Rendition]]) -> Rendition:
         """The rendition stored under `digest`: made here by `make()` (which must write it to the
@@ -108,7 +108,10 @@ class FleetFlight:
     async def _hold(self, digest: str, token: str, make: Callable[[], Awaitable[Rendition]],
                     outcome: str) -> Rendition:
         """Make the rendition as the lease's holder, renewing the lease meanwhile, then end it."""
-        renewing = asyncio.get_running_loop().create_task(self._renew(digest, token))
+        ended = asyncio.Event()
+        renewing = asyncio.get_running_loop().create_task(self._renew(digest, token, ended))
+        self._renewals.add(renewing)  # the loop holds tasks weakly
+        renewing.add_done_callback(self._renewals.discard)
         try:
             # Made (or failed) and released between our cache miss and our lease: do not make it again.
             seen = await self._call(lambda: self._look(digest))
@@ -129,15 +132,19 @@ class FleetFlight:
                                                                    px=FAILURE_SECONDS * 1000))
                 raise
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            # Told to stop, not cancelled: a Redis call in flight may turn a cancellation into a
+            # connection error, which the breaker takes as a fault, and the renewal would go on.
+            ended.set()
             await self._call(lambda: self.redis.client.eval(_RELEASE, 1, lease_key(digest), token))
 
-    async def _renew(self, digest: str, token: str) -> None:
+    async def _renew(self, digest: str, token: str, ended: asyncio.Event) -> None:
+        """Renew the lease every third of its time until `ended` is set."""
         while True:
-            await asyncio.sleep(self.lease_ms / 3000)
-            await self._call(lambda: self.redis.client.eval(_RENEW, 1, lease_key(digest), token, self.lease_ms))
+            try:
+                await asyncio.wait_for(ended.wait(), self.lease_ms / 3000)
+                return
+            except TimeoutError:
+                await self._call(lambda: self.redis.client.eval(_RENEW, 1, lease_key(digest), token, self.lease_ms))
 
     async def _wait(self, digest: str, deadline: float) -> object:
         """Poll until the rendition is in Redis (returned), the holder's failure is (returned),
