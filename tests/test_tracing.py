@@ -77,6 +77,20 @@ class Receiver:
         self.server.server_close()
 
 
+def environment(**variables: str) -> dict[str, str]:
+    """This process's environment without OTEL_ and EDGE_ variables, with `variables` over it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EDGE_"))}
+    return {**env, "PYTHONPATH": str(ROOT), **variables}
+
+
+def folder_config(tmp_path, samples) -> tuple[int, object]:
+    """(port, config file) of a one-worker edge with bucket `local` on the sample folder."""
+    port = free_port()
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.local]\nsource = "file://{samples}"\n')
+    return port, config
+
+
 def _value(value):
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
@@ -107,9 +121,8 @@ disk_path = "{tmp / 'disk'}"
 [buckets.web]
 source = "{nginx}/"
 """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EDGE_"))}
-    env.update(PYTHONPATH=str(ROOT), OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_SERVICE_NAME="edge-test",
-               OTEL_BSP_SCHEDULE_DELAY="100")
+    env = environment(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_SERVICE_NAME="edge-test",
+                      OTEL_BSP_SCHEDULE_DELAY="100")
     log = tmp / "edge.log"
     with edge_running(["serve", "--config", str(config)], port, log, env) as process:
         yield f"http://127.0.0.1:{port}", log, process
@@ -174,12 +187,9 @@ def test_a_hit_without_traceparent_starts_its_own_trace(traced, receiver):
 
 
 def test_a_receiver_that_is_down_costs_no_answer(tmp_path, samples):
-    port, dead = free_port(), free_port()
-    config = tmp_path / "edge.toml"
-    config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.local]\nsource = "file://{samples}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EDGE_"))}
-    env.update(PYTHONPATH=str(ROOT), OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{dead}",
-               OTEL_BSP_SCHEDULE_DELAY="50", OTEL_EXPORTER_OTLP_TIMEOUT="1")
+    port, config = folder_config(tmp_path, samples)
+    env = environment(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}", OTEL_BSP_SCHEDULE_DELAY="50",
+                      OTEL_EXPORTER_OTLP_TIMEOUT="1")
     with edge_running(["serve", "--config", str(config)], port, tmp_path / "edge.log", env):
         started = time.monotonic()
         for width in range(60, 66):
@@ -190,11 +200,8 @@ def test_a_receiver_that_is_down_costs_no_answer(tmp_path, samples):
 
 
 def test_off_sends_nothing(tmp_path, samples, receiver):
-    port = free_port()
-    config = tmp_path / "edge.toml"
-    config.write_text(f'[server]\nport = {port}\nworkers = 1\n[buckets.local]\nsource = "file://{samples}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EDGE_"))}
-    env.update(PYTHONPATH=str(ROOT), OTEL_SERVICE_NAME="edge-off")  # a name, but no endpoint: off
+    port, config = folder_config(tmp_path, samples)
+    env = environment(OTEL_SERVICE_NAME="edge-off")  # a name, but no endpoint: off
     with edge_running(["serve", "--config", str(config)], port, tmp_path / "edge.log", env):
         answer = requests.get(f"http://127.0.0.1:{port}/local/photo.jpg?x-oss-process=image/resize,w_55",
                               headers={"traceparent": f"00-{'1' * 32}-{PARENT_ID}-01"}, timeout=30)
@@ -217,11 +224,8 @@ def test_the_standard_variables_turn_tracing_on_and_off(environ, on):
 
 
 def test_a_protocol_other_than_http_protobuf_stops_start_up(tmp_path, samples):
-    config = tmp_path / "edge.toml"
-    config.write_text(f'[buckets.local]\nsource = "file://{samples}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EDGE_"))}
-    env.update(PYTHONPATH=str(ROOT), OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317",
-               OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    _, config = folder_config(tmp_path, samples)
+    env = environment(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317", OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
     result = subprocess.run([sys.executable, "-m", "edge", "serve", "--config", str(config), "--port", str(free_port())],
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2 and "http/protobuf only" in result.stderr, result.stderr
