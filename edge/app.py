@@ -95,7 +95,7 @@ def _cache(config: Config, metrics: Metrics) -> RenditionCache:
 
         levels.append(RedisLevel(settings.redis_url, settings.redis_ttl_seconds, metrics))
     if settings.store:
-        from edge.cache_store import StoreLevel  # aiobotocore costs ~40 MB: only when configured
+        from edge.cache_store import StoreLevel  # aiobotocore and a client cost ~25 MB: only when configured
 
         levels.append(StoreLevel(settings.store, settings.s3, config.limits, metrics))
     return RenditionCache(levels, metrics)

@@ -18,7 +18,7 @@ def make_source(bucket: BucketConfig, limits, session_holder, revalidate_seconds
     """
     url = bucket.source
     if url.startswith("s3://"):
-        from edge.sources.s3 import S3Source  # aiobotocore costs ~40 MB: only when configured
+        from edge.sources.s3 import S3Source  # aiobotocore and a client cost ~25 MB: only when configured
 
         return S3Source(url, bucket.s3, limits, revalidate_seconds)
     if url.startswith("file://"):
