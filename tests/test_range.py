@@ -97,6 +97,20 @@ def test_several_ranges_of_an_original_are_answered_whole_never_416(server):
     assert answer.status_code == 200 and answer.content == body
 
 
+def test_an_original_passed_through_from_http_keeps_the_upstreams_range_answers(server):
+    """The `web` bucket's upstream (nginx) answers Range and If-Range itself; edge relays them,
+    and its 416 keeps the size."""
+    whole = server.get("/web/photo.jpg")
+    body, etag = whole.content, whole.headers["ETag"]
+    assert server.get("/web/photo.jpg", headers={"Range": "bytes=0-99", "If-Range": etag}).content == body[:100]
+    stale = server.get("/web/photo.jpg", headers={"Range": "bytes=100-", "If-Range": '"0123-4567"'})
+    assert stale.status_code == 200 and stale.content == body
+    several = server.get("/web/photo.jpg", headers={"Range": "bytes=0-9,100-149"})
+    assert several.status_code in (200, 206)
+    beyond = server.get("/web/photo.jpg", headers={"Range": f"bytes={len(body) + 10}-"})
+    assert beyond.status_code == 416 and beyond.headers["Content-Range"] == f"bytes */{len(body)}"
+
+
 def test_a_range_on_head_is_ignored(server):
     answer = requests.head(server.url(RENDITION), headers={"Range": "bytes=0-9"}, timeout=30)
     assert answer.status_code == 200 and answer.headers["Accept-Ranges"] == "bytes"

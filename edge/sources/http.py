@@ -202,8 +202,10 @@ class _Upstream:
         if self.passthrough and status in (200, 206, 304):
             return self
         if status == 416 and self.passthrough:
+            size = self.response.headers.get("Content-Range")  # "bytes */<size>": RFC 9110 15.5.17
             self.response.release()
-            raise InvalidRange("the requested range is not satisfiable")
+            raise InvalidRange("the requested range is not satisfiable",
+                               headers={"Content-Range": size} if size else None)
         if status != 200:
             self.response.release()
             # Redirects are not followed: an origin bucket answers its keys itself.
