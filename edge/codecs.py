@@ -126,27 +126,81 @@ def _flag_webp_alpha(body: bytes) -> bytes:
     return body[:20] + bytes([body[20] | 0x10]) + body[21:]
 
 
+# JPEG quality -> the setting of each other lossy encoder whose result scores the same SSIMULACRA2
+# against the source, median over benchmarks/bytes_corpus.py's photographs, as measured by
+# `benchmarks/bytes.py --calibrate` (docs/compression.md). Between two points, a straight line.
+CALIBRATION = {
+    "heic": ((1, 1), (20, 23), (30, 30), (40, 34), (50, 38), (60, 40), (70, 43), (75, 44), (80, 48), (85, 52),
+             (90, 56), (95, 63), (100, 74)),
+    "avif": ((1, 1), (20, 31), (30, 40), (40, 45), (50, 49), (60, 52), (70, 57), (75, 59), (80, 65), (85, 70),
+             (90, 79), (95, 91), (100, 100)),
+    "webp": ((1, 1), (20, 13), (30, 30), (40, 42), (50, 53), (60, 60), (70, 73), (75, 76), (80, 80), (85, 84),
+             (90, 89), (95, 96), (100, 100)),
+}
+CALIBRATED = tuple(CALIBRATION)
+
+
+def calibrated_quality(name: str, jpeg_quality: int) -> int:
+    """The `name` encoder's quality (1-100) that looks like JPEG at `jpeg_quality` (1-100)."""
+    points = CALIBRATION[name]
+    for (q0, e0), (q1, e1) in zip(points, points[1:]):
+        if jpeg_quality <= q1:
+            return round(e0 + (e1 - e0) * (jpeg_quality - q0) / (q1 - q0))
+    return points[-1][1]
+
+
+def encoder_options(name: str, quality: int) -> dict:
+    """Pillow save options for the lossy encoder of `name` (heic, avif, webp) at its own `quality`."""
+    if name == "heic":
+        # x265's own default preset; libheif's default ("slow") costs 2.1-2.6x the CPU for 0.2-2.8 %
+        # fewer bytes at the same SSIM (benchmarks/encoders.py, docs/performance.md).
+        return {"quality": quality, "enc_params": {"preset": "medium"}}
+    if name == "avif":
+        # 4-5x cheaper than Pillow's default speed 6, for SSIM 0.001-0.002 lower at -1 to +1 % bytes
+        # from 800 wide up (+14 % at 320 wide); speed 9 halves the CPU again for more bytes.
+        return {"quality": quality, "speed": 8}
+    return {"quality": quality, "method": 4}
+
+
 def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
     if fmt.name == "jpg":
         # optimize: Huffman tables fitted to the image. The same pixels in 5-8% fewer bytes, for
         # 1% (300 wide) to 11% (1920 wide) more CPU per render (docs/performance.md); a rendition
         # is made once and sent many times.
         return {"quality": effective_quality(ctx), "progressive": ctx.progressive, "optimize": True}
-    if fmt.name == "webp":
-        return {"quality": effective_quality(ctx), "method": 4}
+    if fmt.name == "webp" and ctx.source_format == "GIF":
+        return _gif_to_webp_options(ctx)
+    if fmt.name in CALIBRATED:
+        return encoder_options(fmt.name, calibrated_quality(fmt.name, effective_quality(ctx)))
     if fmt.name == "png":
         return {"compress_level": 6, "compress_type": zlib.Z_RLE if _photographic(ctx) else zlib.Z_FILTERED}
     if fmt.name == "tiff":
         return {"compression": "tiff_deflate"}
-    if fmt.name == "heic":
-        # x265's own default preset; libheif's default ("slow") costs 2.1-2.6x the CPU for 0.2-2.8 %
-        # fewer bytes at the same SSIM (benchmarks/encoders.py, docs/performance.md).
-        return {"quality": effective_quality(ctx), "enc_params": {"preset": "medium"}}
-    if fmt.name == "avif":
-        # 4-5x cheaper than Pillow's default speed 6, for SSIM 0.001-0.002 lower at -1 to +1 % bytes
-        # from 800 wide up (+14 % at 320 wide); speed 9 halves the CPU again for more bytes.
-        return {"quality": effective_quality(ctx), "speed": 8}
     return {}
+
+
+# A GIF has no quality of its own; a dithered one scores ~70 SSIMULACRA2 against the clip it was
+# made from, as a JPEG of about q60-q70 does against its photograph (docs/compression.md). So
+# without q/Q a GIF is written as WebP at the JPEG scale's 70, not at the default of 85: that would
+# spend bytes on copying the dithering noise closer than the GIF itself is to the picture.
+GIF_QUALITY = 70
+# Bytes per pixel (over all frames) from which a GIF holds a photo's noise: LZW stores a dithered
+# clip in 0.2-0.9 B/px, drawings and screen recordings in under 0.05.
+_DITHERED_GIF_BPP = 0.1
+
+
+def _gif_to_webp_options(ctx: RenderContext) -> dict:
+    """A GIF as WebP (animated or not): lossy for a dithered, photo-like GIF, where it is 4-6x
+    smaller than lossless; lossless for a drawn one, where it is smaller than lossy and exact.
+    minimize_size lets libwebp choose each frame's key-frame or difference encoding for the fewest
+    bytes: 1-8 % fewer at 1.0-1.4x the CPU of gif2webp's default (docs/compression.md)."""
+    width, height = ctx.source_size
+    pixels = width * height * max(1, ctx.source_frames)
+    if ctx.source_bytes < _DITHERED_GIF_BPP * pixels:
+        return {"lossless": True, "quality": 75, "method": 4, "minimize_size": True}
+    asked = ctx.quality_absolute is not None or ctx.quality_relative is not None
+    quality = effective_quality(ctx) if asked else GIF_QUALITY
+    return {**encoder_options("webp", calibrated_quality("webp", quality)), "minimize_size": True}
 
 
 # Lossy formats hold photographs (or what their noise makes look like one to zlib).

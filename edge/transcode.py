@@ -28,9 +28,12 @@ class Kind:
     sources: tuple[str, ...]  # suffixes of the original, tried in order
     source_format: str      # what the original must be (Pillow's name)
     output: str             # format,<output>
+    quality: str = ""       # the quality step, if any
 
 
-J2H = Kind("heic", (".jpg", ".jpeg"), "JPEG", "heic")
+# The HEIC keeps the JPEG's own visual quality: q_100 is 100 % of the source's quality (not our
+# default of 85, which would lower a q90-q95 original's), mapped to x265's scale by edge.codecs.
+J2H = Kind("heic", (".jpg", ".jpeg"), "JPEG", "heic", "/quality,q_100")
 G2W = Kind("webp", (".gif",), "GIF", "webp")
 
 
@@ -95,4 +98,4 @@ async def _find_original(source, stem: str, kind: Kind):
 def _pipeline(width: int, height: int, kind: Kind) -> Pipeline:
     size = ",".join(part for part in (f"w_{width}" if width else "", f"h_{height}" if height else "") if part)
     resize = f"/resize,{size}" if size else ""
-    return Pipeline.parse(f"image{resize}/format,{kind.output}")
+    return Pipeline.parse(f"image{resize}/format,{kind.output}{kind.quality}")
