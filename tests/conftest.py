@@ -16,10 +16,14 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import pytest
 import requests
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -354,3 +358,39 @@ def render(job, data: bytes | None) -> tuple[dict, bytes]:
     made = []
     render_batch(RenderBatch((job,)), data, lambda message, body: made.append((message[3], body)))
     return made[0]
+
+
+@dataclass
+class Reply:
+    """An in-process answer with the parts of a requests.Response the tests read."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class InProcess:
+    """The application of a config served in this process by aiohttp's TestServer, for tests of
+    routing, headers and error bodies (the workers are real processes). `await get(path, params=,
+    headers=)` answers a Reply, as `Server.get` answers a requests.Response."""
+
+    def __init__(self, toml: str) -> None:
+        from edge.app import make_app
+        from edge.config import load
+
+        self.client = TestClient(TestServer(make_app(load(environ={}, overrides=tomllib.loads(toml)))))
+
+    async def __aenter__(self) -> "InProcess":
+        await self.client.start_server()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.client.close()
+
+    async def get(self, path: str, **kwargs) -> Reply:
+        async with self.client.get(path, allow_redirects=False, **kwargs) as answer:
+            return Reply(answer.status, answer.headers, await answer.read())
