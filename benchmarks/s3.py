@@ -34,7 +34,11 @@ from s3server import S3Server  # noqa: E402  (the tests' launcher of moto's serv
 
 
 class EdgeOverS3(peers.Edge):
-    """edge with the folder bucket `bench` and the S3 bucket `s3bench` over the same originals."""
+    """edge with the folder bucket `bench` and the S3 bucket `s3bench` over the same originals, on a
+    port of its own (run.py's servers use 8090-8094)."""
+
+    port = 8095
+    ports = (8095,)
 
     def __init__(self, corpus_dir: Path, s3: S3Server, originals_bytes: int | None):
         super().__init__(corpus_dir)
