@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from edge import cost, truncation
+from edge import codecs, cost, truncation
 from edge.codecs import ANIMATED, OutputFormat, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
@@ -329,8 +329,7 @@ def _decode(im: Image.Image, keep_animation: bool, limits: Limits) -> Frames:
         # them as opaque black, though its decoder hands out the real RGBA.
         im.rawmode, im._mode = "RGBA", "RGBA"
     if not keep_animation:
-        im.load()
-        return Frames([normalise(im, profile)])
+        return Frames([normalise(codecs.load(im), profile)])
     images, durations = [], []
     budget = limits.animation_pixels
     for index in range(getattr(im, "n_frames", 1)):

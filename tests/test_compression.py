@@ -72,3 +72,26 @@ def test_the_oss_rules_against_the_source_quality_are_unchanged():
     assert codecs.effective_quality(ctx(source_quality=90)) == codecs.DEFAULT_QUALITY
     assert codecs.effective_quality(ctx(source_quality=70, quality_absolute=80)) == 70
     assert codecs.effective_quality(ctx(source_quality=90, quality_relative=50)) == 45
+
+
+@pytest.mark.parametrize("mode, options", [("RGB", {}), ("RGBA", {}), ("RGBA", {"interlace": 1}), ("P", {}),
+                                           ("L", {}), ("RGB", {"transparency": (1, 2, 3)}), ("I;16", {})])
+def test_png_load_gives_pillows_pixels(mode, options):
+    # 8-bit RGB(A) PNGs are decoded by libspng (faster), the rest by Pillow: the same pixels either way.
+    picture = Image.fromarray(skdata.astronaut()[:64, :48]).convert("RGBA")
+    picture.putalpha(Image.linear_gradient("L").resize((48, 64)))
+    out = io.BytesIO()
+    (picture if mode == "RGBA" else picture.convert(mode)).save(out, "PNG", **options)
+    expected = Image.open(io.BytesIO(out.getvalue()))
+    expected.load()
+    got = codecs.load(Image.open(io.BytesIO(out.getvalue())))
+    assert got.mode == expected.mode and got.tobytes() == expected.tobytes()
+
+
+def test_a_corrupt_png_still_fails_as_pillow_fails():
+    out = io.BytesIO()
+    Image.fromarray(skdata.astronaut()[:64, :64]).save(out, "PNG")
+    broken = bytearray(out.getvalue())
+    broken[len(broken) // 2] ^= 0xFF  # in the compressed pixels: libspng refuses it, and so does Pillow
+    with pytest.raises((OSError, SyntaxError, ValueError)):
+        codecs.load(Image.open(io.BytesIO(bytes(broken))))
