@@ -15,10 +15,9 @@ A worker process starts its own exporter when the first job with a trace context
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from edge.config import ConfigError
 
@@ -155,17 +154,15 @@ def carrier() -> dict[str, str] | None:
     return headers
 
 
-@contextlib.contextmanager
-def job_span(name: str, context: dict[str, str] | None) -> Iterator[None]:
-    """In a worker: a span for job `name` in the trace `context` came with (nothing without one).
-    The worker's exporter starts with the first such job and sends what is batched at exit."""
+def job_span(name: str, context: dict[str, str] | None):
+    """In a worker: a span for job `name` in the trace `context` came with (a context manager); the
+    shared do-nothing one without a context. The worker's exporter starts with the first such job
+    and sends what is batched at exit."""
     if not context:
-        yield
-        return
+        return _IDLE
     if _tracer is None:
         atexit.register(_start().shutdown)
     from opentelemetry.propagate import extract
 
-    with _tracer.start_as_current_span(f"worker {name}", context=extract(context),
-                                       attributes={"edge.job": name, "process.pid": os.getpid()}):
-        yield
+    return _tracer.start_as_current_span(f"worker {name}", context=extract(context),
+                                         attributes={"edge.job": name, "process.pid": os.getpid()})
