@@ -173,17 +173,17 @@ def screen_gif(count: int = 30) -> bytes:
     return _gif([f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames], 100)
 
 
-def gifs() -> list[Gif]:
-    """The animated GIFs, two video-like ones first."""
+def clips() -> dict[str, list[Image.Image]]:
+    """The clips the video-like GIFs are made from, by the GIF's name."""
     shots = photos()
-    made = [
-        Gif("video-coffee", "video", video_gif(video_frames(shots["coffee"]))),
-        Gif("video-motorcycle", "video", video_gif(video_frames(shots["motorcycle"]))),
-        Gif("cartoon", "cartoon", cartoon_gif()),
-        Gif("sticker", "sticker", sticker_gif()),
-        Gif("screen", "screen", screen_gif()),
-    ]
-    shipped = skdata.__path__[0] + "/no_time_for_that_tiny.gif"
-    with open(shipped, "rb") as f:
+    return {"video-coffee": video_frames(shots["coffee"]), "video-motorcycle": video_frames(shots["motorcycle"])}
+
+
+def gifs() -> list[Gif]:
+    """The animated GIFs, the video-like ones first."""
+    made = [Gif(name, "video", video_gif(frames)) for name, frames in clips().items()]
+    made += [Gif("cartoon", "cartoon", cartoon_gif()), Gif("sticker", "sticker", sticker_gif()),
+             Gif("screen", "screen", screen_gif())]
+    with open(skdata.__path__[0] + "/no_time_for_that_tiny.gif", "rb") as f:
         made.append(Gif("skimage-tiny", "shipped", f.read()))
     return made
