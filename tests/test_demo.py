@@ -152,3 +152,18 @@ def test_the_answers_are_the_renditions_asked(demo):
     assert animated.format == "WEBP" and animated.n_frames == 12
     assert image("/demo/clip.mp4?x-oss-process=video/snapshot,t_1000,f_jpg,w_320").size == (320, 180)
     assert image("/j2h/photo-w600-h400.heic?BucketName=demo&AppCode=3d0c5cb04a3a4795aa2f8341f84c4984").size == (600, 400)
+
+
+def test_the_demo_serves_the_console_without_a_sign_in(demo):
+    base, _, _, _ = demo
+    buckets = requests.get(f"{base}/_edge/console/api/buckets", timeout=30).json()
+    assert [(b["name"], b["signed_in"]) for b in buckets] == [("demo", True)]
+    answer = requests.get(f"{base}/_edge/console/api/render", timeout=60, params={
+        "bucket": "demo", "key": "photo.jpg", "process": "image/resize,w_200/format,webp"}).json()
+    spellings = {row["syntax"]: row["same"] for row in answer["rendition"]["spellings"]}
+    assert spellings["style, separator -"] and spellings["legacy @"]  # the demo's w200-webp style
+    styles = requests.get(f"{base}/_edge/console/api/styles", params={"bucket": "demo", "key": "photo.jpg"},
+                          timeout=30).json()
+    assert {style["name"] for style in styles} == set(buckets[0]["styles"])
+    for style in styles:
+        assert requests.get(base + style["url"], timeout=60).status_code == 200
