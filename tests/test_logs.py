@@ -155,3 +155,28 @@ def test_the_json_examples_of_docs_observability_md_have_the_fields_edge_writes(
     answer = json_server.get("/logs/photo.jpg", params={"x-oss-process": "image/resize,w_30"})
     assert set(access_line(json_server, answer.headers["x-oss-request-id"])) == set(access)
     assert set(json_lines(json_server)[0]) == set(application)
+
+
+def test_the_gpu_worker_logs_a_failing_batch_as_json():
+    # The GPU worker (here on nvImageCodec's CPU backend) follows the server's format too.
+    script = textwrap.dedent("""
+        import asyncio
+        from edge import channel
+        from edge.pool import start_worker
+
+        async def main():
+            worker, _ = await start_worker("edge.gpu.worker", "--cpu", timeout=120)
+            await channel.write_message(worker.writer, ("render", None), b"")
+            answer, _ = await channel.read_message(worker.reader)
+            print(answer[0], type(answer[1]).__name__, flush=True)
+            await worker.stop()
+
+        asyncio.run(main())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=ROOT,
+                            env=dict(os.environ, EDGE_LOG_FORMAT="json", PYTHONPATH=str(ROOT)))
+    assert result.stdout.split() == ["error", "InternalError"], result.stderr
+    # nvImageCodec's native code writes its own lines to stderr (here: no CUDA libraries); every
+    # line of Python's logging is one JSON object.
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert len(lines) == 1 and lines[0]["logger"] == "edge.worker" and "Traceback" in lines[0]["exception"], lines

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 
-from edge import channel
+from edge import channel, logs
 from edge.jobs import Made
 from edge.registry import load_inherited
 from edge.worker import answer
@@ -40,6 +40,7 @@ def serve(sock: socket.socket, renderer, renderer_id: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
+    logs.setup_from_environment()  # the server's log_format (a failed job's traceback, as JSON or text)
     sock = socket.socket(fileno=int(argv[0]))
     load_inherited()  # the jobs' pipelines hold operations
     from edge.gpu.probe import renderer_id
