@@ -26,7 +26,6 @@ import time
 from datetime import datetime, timezone
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from edge import signing
 from edge.signing import V4_ALGORITHM, V4_MAX_EXPIRES
