@@ -6,6 +6,8 @@
   function) as jpg, heic, avif and webp at the default quality and at JPEG-scale 50, 70 and 95;
   the reference is the PNG rendition. The anchors encode that reference: cwebp, heif-enc and
   avifenc at three settings each, interpolated to the score of edge's rendition.
+- graphics: the drawn stills (screenshot, chart, logo with alpha, scanned text) in every format
+  at the default quality, PNG included, scored against the source.
 - /j2h: each photograph saved as JPEG q75 and q90 and transcoded by /j2h's pipeline at full size,
   against heif-enc -q 50 on the same JPEG; scores against the photograph itself.
 - GIF -> WebP: each GIF by /g2w's pipeline against gif2webp (lossless, -mixed, -lossy at
@@ -191,6 +193,19 @@ def renditions(photos: dict[str, Image.Image], work: Path) -> dict:
     return out
 
 
+def graphics() -> dict:
+    """Stills that are not photographs, at their size, in every format at the default quality
+    (PNG included), scored against the source (a transparent one is not written as JPEG)."""
+    out = {}
+    for name, im in bytes_corpus.graphics().items():
+        source = png(im)
+        pixels = im.width * im.height
+        formats = ("png", "webp", "heic", "avif") + (() if im.mode == "RGBA" else ("jpg",))
+        out[name] = {fmt: point(im, *rendition(source, f"image/format,{fmt}"), pixels) for fmt in formats}
+        print(name, {f: p["bytes"] for f, p in out[name].items()}, file=sys.stderr, flush=True)
+    return out
+
+
 def j2h(photos: dict[str, Image.Image], work: Path) -> dict:
     out = {}
     for name, photo in photos.items():
@@ -260,7 +275,8 @@ def run(quick: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="bytes-") as tmp:
         work = Path(tmp)
         return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                "renditions": renditions(photos, work), "j2h": j2h(photos, work), "gifs": gifs(work)}
+                "renditions": renditions(photos, work), "graphics": graphics(), "j2h": j2h(photos, work),
+                "gifs": gifs(work)}
 
 
 def main() -> None:

@@ -64,6 +64,17 @@ def rendition_table(renditions: dict) -> list[str]:
     return lines
 
 
+def graphics_table(graphics: dict) -> list[str]:
+    formats = ("png", "jpg", "webp", "heic", "avif")
+    lines = ["| graphic | " + " | ".join(f"{f.upper()}: bytes, score, CPU" for f in formats) + " |",
+             "|---|" + "---|" * len(formats)]
+    for name, row in graphics.items():
+        cells = [f"{row[f]['bytes']:,} B, {row[f]['ssimulacra2']:.1f}, {row[f]['cpu_ms']:.0f} ms" if f in row else "(alpha)"
+                 for f in formats]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def j2h_table(j2h: dict) -> list[str]:
     lines = ["| source JPEG | bytes | score | edge /j2h: bytes | score | CPU | heif-enc -q 50: bytes | score | CPU |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -162,6 +173,7 @@ def write(result: dict, out: Path | None) -> None:
     gif_chart(result["gifs"], docs / "compression-gifs.png")
     tables = [BEGIN, f"Run of {result['date']} (`python benchmarks/bytes.py`).", "",
               "### Renditions at the default quality", "", *rendition_table(result["renditions"]), "",
+              "### Graphics at the default quality", "", *graphics_table(result.get("graphics", {})), "",
               "### /j2h (full size)", "", *j2h_table(result["j2h"]), "",
               "### GIF -> WebP (/g2w, format,webp)", "", *gif_table(result["gifs"]), END]
     page = docs / "compression.md"
