@@ -40,17 +40,25 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.file)
     try:
         config, demo = _load(args)
-        from edge import logs
-        from edge.app import make_app
-
-        logs.setup(config.server.log_format)
-
-        app = make_app(config)
-        _warn_missing_fonts()
     except ConfigError as exc:
         print(f"edge: configuration error: {exc}", file=sys.stderr)
         return 2
-    return _serve(app, config, demo)
+    from edge import logs, serving
+    from edge.app import make_app
+
+    logs.setup(config.server.log_format)
+    # A busy port is one line before anything else is said or started (the GPU probe, the workers).
+    sock = serving.bind(config.server)
+    if sock is None:
+        return 2
+    try:
+        app = make_app(config)
+        _warn_missing_fonts()
+    except ConfigError as exc:
+        sock.close()
+        print(f"edge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return _serve(app, sock, config, demo)
 
 
 def _sign(args: argparse.Namespace) -> int:
@@ -153,14 +161,11 @@ def _load(args: argparse.Namespace) -> tuple[Config, bool]:
     return config_module.load(None, defaults=demo.settings(folder), overrides=overrides), True
 
 
-def _serve(app, config: Config, demo: bool) -> int:
+def _serve(app, sock, config: Config, demo: bool) -> int:
     from edge import serving
     from edge.access_log import AccessLog, JsonAccessLog
 
     server = config.server
-    sock = serving.bind(server)
-    if sock is None:
-        return 2
     base = f"http://{server.host}:{server.port}"
     if demo:
         from edge.demo import banner, demo_folder
