@@ -16,6 +16,10 @@ Each kind's `Made.meta`:
 - `ProbeJob`: {"format", "width", "height", "frames", "orientation"}.
 - `SnapshotJob`: a rendition's {"content_type", "format", "width", "height", "frames"}.
 - `edge.upscale.job.UpscaleJob`: {"content_type", "note"}.
+- `GpuBatch` (renditions of any sources, made together in the GPU worker;
+  edge.gpu.render.render_batch): {"items": per job ("ok", its rendition's
+  meta, its body's length) or ("error", OssError, 0), "gpu_seconds", "images"};
+  the bodies follow one another in `body`.
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ class Made:
 
 
 class Job:
-    """A job kind: `name` labels its metrics; `run` executes in a worker process."""
+    """A job kind: `name` labels its metrics; `run` executes in a worker process; `failure` is the
+    InternalError's message when `run` raises what is neither an OssError nor a JobFailure (a bug)."""
 
     name: ClassVar[str]
+    failure: ClassVar[str] = "processing failed; quote the request id"
 
     def run(self, data: bytes | None, emit: Emit) -> Made:
         """Do the job on `data` (the original's bytes, or None when it reads a path); raise an OssError
@@ -113,3 +119,20 @@ class SnapshotJob(Job):
         from edge.video import snapshot
 
         return Made(*snapshot(self, data))
+
+
+@dataclass(frozen=True)
+class GpuBatch(Job):
+    """Renditions for the GPU worker (edge.gpu.worker), of any sources. `sizes[i]`: how many bytes of
+    the data are job i's source, in order (0: the worker reads `jobs[i].path`)."""
+
+    name: ClassVar[str] = "gpu-render"
+    failure: ClassVar[str] = "the GPU failed on this batch; quote the request id"
+    jobs: tuple[RenderJob, ...]
+    sizes: tuple[int, ...]
+
+    def run(self, data: bytes | None, emit: Emit) -> Made:
+        from edge.gpu import render
+
+        # One job's error is its item; a failure of the device or a library raises: the whole batch fails.
+        return Made(*render.render_batch(render.renderer(), self, data or b""))

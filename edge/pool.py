@@ -37,6 +37,14 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 _START_TIMEOUT = 60.0
 
 
+def _no_items(meta: object, body: bytes) -> None:
+    raise RuntimeError(f"a job that does not answer as it goes sent {meta!r}")
+
+
+def _no_progress() -> None:
+    pass
+
+
 class Worker:
     """One worker process and its channel."""
 
@@ -50,7 +58,8 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    async def call(self, job: Job, data: bytes | None, on_item, progress) -> tuple[object, bytes]:
+    async def call(self, job: Job, data: bytes | None, on_item=_no_items,
+                   progress=_no_progress) -> tuple[object, bytes]:
         """Send the job; pass each `("item"/"order", ...)` message to `on_item(meta, body)` and
         call `progress()` after it; return the final answer."""
         await channel.write_message(self.writer, (job, tracing.carrier()), data or b"")
@@ -332,7 +341,3 @@ async def start_worker(module: str, *arguments: str, timeout: float = _START_TIM
         worker.kill()
         raise RuntimeError(f"worker {process.pid} said {hello!r} instead of ready")
     return worker, hello
-
-
-def _no_items(meta: object, body: bytes) -> None:
-    raise RuntimeError(f"a job that does not answer as it goes sent {meta!r}")

@@ -4,7 +4,8 @@ Each request is a job (edge.jobs: a class per kind, which the worker runs
 with `job.run`) plus the original's bytes; each answer is `("ok", meta, rss)`
 plus the body, or `("error", OssError or JobFailure, rss)`. A render batch
 sends `("item", ...)` messages before its answer, one per rendition as it is
-made (edge.render.render_batch). Anything a job raises becomes an answer, so
+made (edge.render.render_batch). The GPU worker (edge.gpu.worker) is this
+loop too, with one more job kind. Anything a job raises becomes an answer, so
 a hostile image fails its own request and nothing else. A worker
 left idle for as long as it keeps a source's decodes (edge.render.KEEP_SECONDS)
 drops them and gives its free heap back to the system. The worker ends when
@@ -25,7 +26,7 @@ from typing import Callable
 
 from edge import channel, logs, tracing
 from edge.errors import InternalError, OssError
-from edge.jobs import JobFailure, Made
+from edge.jobs import Job, JobFailure, Made
 from edge.registry import load_inherited
 from edge.render import KEEP_SECONDS, forget_kept
 
@@ -53,11 +54,11 @@ def _give_memory_back() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def serve(sock: socket.socket) -> None:
-    """Answer jobs on `sock` until the server closes it."""
+def serve(sock: socket.socket, hello: tuple = ()) -> None:
+    """Say `("ready", pid, *hello)` on `sock`, then answer jobs on it until the server closes it."""
     global _channel
     _channel = sock
-    channel.send_blocking(sock, ("ready", os.getpid()))
+    channel.send_blocking(sock, ("ready", os.getpid(), *hello))
     incoming = select.poll()  # not select(): the channel's descriptor may be above 1023
     incoming.register(sock, select.POLLIN)
     while True:
@@ -69,7 +70,7 @@ def serve(sock: socket.socket) -> None:
         (job, trace), blob = message
         with tracing.job_span(getattr(job, "name", "unknown"), trace):  # a job that is no Job fails in answer()
             channel.send_blocking(sock, *answer(lambda: job.run(blob or None, _send_item),
-                                                "processing failed; quote the request id"))
+                                                getattr(job, "failure", Job.failure)))
 
 
 def answer(run: Callable[[], Made], failure: str) -> tuple[tuple, bytes]:

@@ -23,12 +23,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from edge import channel
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
-from edge.gpu.render import GpuBatch
+from edge.jobs import GpuBatch, RenderJob
 from edge.metrics import Metrics
 from edge.pool import Worker, start_worker
-from edge.jobs import RenderJob
 
 log = logging.getLogger("edge.gpu")
 
@@ -167,8 +165,7 @@ class GpuPool:
         self._busy = True
         try:
             async with asyncio.timeout(self.job_timeout):
-                await channel.write_message(worker.writer, ("render", gpu_batch), blob)
-                answer, body = await channel.read_message(worker.reader)
+                answer, body = await worker.call(gpu_batch, blob)
         except TimeoutError:
             log.warning("GPU worker %d: a batch of %d took longer than %g s; replacing it",
                         worker.pid, len(batch), self.job_timeout)

@@ -102,9 +102,9 @@ def _check(cpu: bool) -> dict:
 
     from edge.config import Limits
     from edge.registry import load_inherited
-    from edge.gpu.render import GpuBatch, Renderer, render_batch
+    from edge.gpu.render import Renderer, render_batch
     from edge.pipeline import Pipeline
-    from edge.jobs import RenderJob
+    from edge.jobs import GpuBatch, RenderJob
 
     load_inherited()
     sample = io.BytesIO()

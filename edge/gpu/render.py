@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from edge import truncation
 from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
@@ -20,20 +21,13 @@ from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
 from edge.gpu.resample import draft_scale, gap_factors
 from edge.images import open_image
-from edge.jobs import RenderJob
 from edge.render import _check_source_size, _exif, _orientation, source_bytes
+
+if TYPE_CHECKING:
+    from edge.jobs import GpuBatch, RenderJob
 
 GPU_RENDER_VERSION = "1"  # bump when a change alters the GPU path's bytes for the same URL
 _SWAPS_SIDES = {5, 6, 7, 8}
-
-
-@dataclass(frozen=True)
-class GpuBatch:
-    """Renditions for the GPU worker, of any sources. `sizes[i]`: how many bytes of the message's blob
-    are job i's source (0: the worker reads `jobs[i].path`)."""
-
-    jobs: tuple[RenderJob, ...]
-    sizes: tuple[int, ...]
 
 
 @dataclass
@@ -226,6 +220,22 @@ class Renderer:
             left, top, right, bottom = step[1]
             return pixels[top:bottom, left:right]
         return orient(pixels, step[1])
+
+
+_renderer: Renderer | None = None  # this GPU worker's, made once as it starts (edge.gpu.worker)
+
+
+def start_renderer(cpu: bool = False, hardware: bool = True) -> None:
+    """Make this process's Renderer (see Renderer), which every GpuBatch it runs then uses."""
+    global _renderer
+    _renderer = Renderer(cpu=cpu, hardware=hardware)
+
+
+def renderer() -> Renderer:
+    """This process's Renderer; RuntimeError when it is no GPU worker (start_renderer not called)."""
+    if _renderer is None:
+        raise RuntimeError("this process is not a GPU worker: no renderer was started")
+    return _renderer
 
 
 def render_batch(renderer: Renderer, batch: GpuBatch, blob: bytes) -> tuple[dict, bytes]:
