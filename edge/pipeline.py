@@ -102,6 +102,12 @@ class Operation:
         """Keys of other objects of the same bucket this step reads (a watermark image)."""
         return ()
 
+    def on_gpu(self) -> "GpuStep | str":
+        """What the GPU path (edge.gpu) does for this step, or why it cannot (a sentence; the CPU then
+        makes the rendition). Decided by the parameters alone, never by the image, so routing is pure.
+        The default: the step runs on the CPU."""
+        return f"{self.name} runs on the CPU"
+
     def work(self, width: int, height: int, limits: "Limits") -> tuple[tuple[int, int], float] | None:
         """(the largest size this step can make of a `width` x `height` frame, its work on that
         frame in nanoseconds of one core): what edge.cost adds up before a render; None when the
@@ -109,6 +115,37 @@ class Operation:
         that keeps the size; a step that costs more, or grows the image, says so."""
         return (width, height), width * height * cost.PASS_NS
 
+
+# What a step asks of the GPU path (Operation.on_gpu), which edge.gpu.render plans on the host.
+
+@dataclass(frozen=True)
+class GpuSetting:
+    """No pixel work: the step only sets how the image is decoded or encoded (its `apply` does so)."""
+
+
+@dataclass(frozen=True)
+class GpuScale:
+    """Resample to what `plan(width, height)` gives, (scaled, final) or None for no change; where
+    `final` is smaller than `scaled`, the centre `final` of the scaled image is kept."""
+
+    plan: Callable[[int, int], tuple[tuple[int, int], tuple[int, int]] | None]
+
+
+@dataclass(frozen=True)
+class GpuCut:
+    """Keep the region `box(width, height)` gives, (left, top, right, bottom); it raises as `apply` would."""
+
+    box: Callable[[int, int], tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True)
+class GpuTurn:
+    """Turn by a right angle, written as an EXIF orientation (3: 180 degrees, 6: 90 clockwise, 8: 270)."""
+
+    orientation: int
+
+
+GpuStep = GpuSetting | GpuScale | GpuCut | GpuTurn
 
 OPERATIONS: dict[str, type[Operation]] = {}
 

@@ -1,8 +1,8 @@
 """Make a batch of renditions on the GPU: decode all, then per image resize, crop, rotate, then encode all.
 
 Runs in the GPU worker (edge.gpu.worker). Each job is planned on the host
-first, with the CPU path's own rules (edge.render, the operations' `plan` and
-`box`, edge.codecs.effective_quality), so sizes, limits, errors and quality
+first, with the CPU path's own rules (edge.render, what each operation's
+`on_gpu` says, edge.codecs.effective_quality), so sizes, limits, errors and quality
 are the CPU's; then the pixels go through nvImageCodec and edge.gpu.resample.
 With `cpu=True` the same code runs on nvImageCodec's CPU-only backend and a
 Pillow resize: the stand-in used by the tests and `benchmarks/gpu.py --dry`.
@@ -21,6 +21,7 @@ from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
 from edge.gpu.resample import draft_scale, gap_factors
 from edge.images import open_image
+from edge.pipeline import GpuCut, GpuScale, GpuSetting, GpuStep, GpuTurn
 from edge.render import _check_source_size, _exif, _orientation, source_bytes
 
 if TYPE_CHECKING:
@@ -62,22 +63,22 @@ def plan(job: RenderJob, raw: bytes) -> Plan:
     result = Plan(raw, effective_quality(ctx))
     size = im.size
     orientation = _orientation(exif) if ctx.auto_orient else 1
-    if pixel_steps and pixel_steps[0].name == "resize":
+    if pixel_steps:
         size = _draft(result, size, orientation, pixel_steps[0], ctx)
     if orientation != 1:
         result.steps.append(("orient", orientation))
         if orientation in _SWAPS_SIDES:
             size = (size[1], size[0])
     for step in pixel_steps:
-        size = _STEPS[step.name](result, size, step, ctx)
+        size = _add(result, size, step.on_gpu(), ctx)
     result.size = size
     return result
 
 
-def _draft(result: Plan, size, orientation, resize, ctx) -> tuple[int, int]:
+def _draft(result: Plan, size, orientation, first_step, ctx) -> tuple[int, int]:
     """edge.render._draft, with the block average standing in for libjpeg's DCT scaling."""
     upright = (size[1], size[0]) if orientation in _SWAPS_SIDES else size
-    wanted = resize.draft_size(*upright, ctx)
+    wanted = first_step.draft_size(*upright, ctx)
     if wanted is None:
         return size
     if orientation in _SWAPS_SIDES:
@@ -90,8 +91,27 @@ def _draft(result: Plan, size, orientation, resize, ctx) -> tuple[int, int]:
     return (-(-size[0] // scale), -(-size[1] // scale))
 
 
-def _resize(result: Plan, size, step, ctx) -> tuple[int, int]:
-    """plugins.operations.resize.Resize.apply, as steps."""
+def _add(result: Plan, size, step: GpuStep | str, ctx) -> tuple[int, int]:
+    """Add to `result` the plan steps of one operation's GPU step (Operation.on_gpu); the size after them."""
+    if isinstance(step, GpuScale):
+        return _scale(result, size, step, ctx)
+    if isinstance(step, GpuCut):
+        left, top, right, bottom = step.box(*size)
+        result.steps.append(("crop", (left, top, right, bottom)))
+        return (right - left, bottom - top)
+    if isinstance(step, GpuTurn):
+        side = ctx.limits.rotate_side
+        if size[0] > side or size[1] > side:
+            raise ImageTooLarge(f"rotate: the image is {size[0]}x{size[1]}; rotation takes sides of at most {side}")
+        result.steps.append(("orient", step.orientation))
+        return (size[1], size[0]) if step.orientation in _SWAPS_SIDES else size
+    if isinstance(step, GpuSetting):
+        return size
+    raise BadRequest(f"the GPU path cannot make this rendition: {step}")  # routing sends no such job here
+
+
+def _scale(result: Plan, size, step: GpuScale, ctx) -> tuple[int, int]:
+    """A resize as the CPU applies it (edge's resize operation), as steps."""
     plan_ = step.plan(*(ctx.pop_undrafted_size() or size))
     if plan_ is None:
         return size
@@ -105,28 +125,12 @@ def _resize(result: Plan, size, step, ctx) -> tuple[int, int]:
             result.steps.append(("reduce", fx, fy))
             box = (0.0, 0.0, size[0] / fx, size[1] / fy)
         result.steps.append(("resize", scaled, box))
-    if step.m == "fill" and scaled != final:
+    if scaled != final:  # fill: the centre of the scaled image
         left, top = (scaled[0] - final[0]) // 2, (scaled[1] - final[1]) // 2
         result.steps.append(("crop", (left, top, left + final[0], top + final[1])))
         return final
     return scaled
 
-
-def _crop(result: Plan, size, step, ctx) -> tuple[int, int]:
-    left, top, right, bottom = step.box(*size)
-    result.steps.append(("crop", (left, top, right, bottom)))
-    return (right - left, bottom - top)
-
-
-def _rotate(result: Plan, size, step, ctx) -> tuple[int, int]:
-    side = ctx.limits.rotate_side
-    if size[0] > side or size[1] > side:
-        raise ImageTooLarge(f"rotate: the image is {size[0]}x{size[1]}; rotation takes sides of at most {side}")
-    result.steps.append(("orient", {90: 6, 180: 3, 270: 8}[step.degrees]))
-    return (size[1], size[0]) if step.degrees != 180 else size
-
-
-_STEPS = {"resize": _resize, "crop": _crop, "rotate": _rotate}
 
 
 def orient(pixels, orientation: int):

@@ -18,7 +18,6 @@ from edge.pipeline import Pipeline
 
 HEAD_BYTES = 256 << 10  # where the frame header must begin; EXIF and its thumbnail fit in 64 KB
 MIN_SIDE = 64  # smaller sources gain nothing from a GPU batch
-RESIZE_MODES = ("lfit", "mfit", "fill", "fixed")  # pad draws a canvas: CPU
 _SUBSAMPLING = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}  # luma (h, v); chroma 1x1
 
 
@@ -100,20 +99,7 @@ def cpu_reason(header: JpegHeader | None, pipeline: Pipeline) -> str | None:
     if min(header.width, header.height) < MIN_SIDE:
         return f"the source has a side under {MIN_SIDE} pixels"
     for step in pipeline.steps:
-        why = _step_reason(step)
-        if why:
-            return why
+        gpu = step.on_gpu()  # each operation says what the GPU does for it, or why it cannot
+        if isinstance(gpu, str):
+            return gpu
     return None
-
-
-def _step_reason(step) -> str | None:
-    name = step.name
-    if name == "auto-orient" or name == "quality" or name == "crop":
-        return None
-    if name == "resize":
-        return None if step.m in RESIZE_MODES else f"resize m_{step.m} runs on the CPU"
-    if name == "rotate":
-        return None if step.degrees in (90, 180, 270) else "rotation by other than a right angle"
-    if name == "format":
-        return None if step.target == "jpg" else f"format {step.target} is encoded on the CPU"
-    return f"{name} runs on the CPU"

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 from edge.frames import Frames, RenderContext
 from edge.params import bare_bool
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuSetting, GpuStep, Operation, operation
 
 
 @operation("auto-orient", stage="decode")
 @dataclass(frozen=True)
 class AutoOrient(Operation):
     enabled: bool = bare_bool(True, noop=True)
+
+    def on_gpu(self) -> GpuStep | str:
+        return GpuSetting()
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         ctx.auto_orient = self.enabled  # the decoder (edge.render) orients while decoding

@@ -8,7 +8,7 @@ from edge.errors import BadRequest
 from edge.frames import Frames, RenderContext
 from edge.geometry import GRAVITIES, MAX_OFFSET, place
 from edge.params import choice, integer
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuCut, GpuStep, Operation, operation
 
 
 @operation("crop")
@@ -28,6 +28,9 @@ class Crop(Operation):
     x: int = integer(0, MAX_OFFSET, 0, noop=0)
     y: int = integer(0, MAX_OFFSET, 0, noop=0)
     g: str = choice(GRAVITIES, "nw")
+
+    def on_gpu(self) -> GpuStep | str:
+        return GpuCut(self.box)
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The (left, top, right, bottom) region of a `width` x `height` image."""

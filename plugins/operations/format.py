@@ -12,7 +12,7 @@ from edge.codecs import FORMAT_ALIASES, FORMATS
 from edge.frames import Frames, RenderContext
 from edge.errors import InvalidArgument
 from edge.params import bare_text
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuSetting, GpuStep, Operation, operation
 
 
 @operation("format", stage="encode")
@@ -22,6 +22,9 @@ class Format(Operation):
     other sources keep their own format."""
 
     target: str = bare_text("the format", lambda text: _format_name(text.lower()), (*FORMATS, "auto"))
+
+    def on_gpu(self) -> GpuStep | str:
+        return GpuSetting() if self.target == "jpg" else f"format {self.target} is encoded on the CPU"
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         if self.target != "auto" and (self.target != "gif" or ctx.source_format == "GIF"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from edge.errors import MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.params import Params, integer
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuSetting, GpuStep, Operation, operation
 
 
 @operation("quality", stage="encode")
@@ -25,6 +25,9 @@ class Quality(Operation):
         if q is None and absolute is None:
             raise MissingArgument("quality: q or Q is required")
         return cls(None, absolute) if absolute is not None else cls(q, None)
+
+    def on_gpu(self) -> GpuStep | str:
+        return GpuSetting()
 
     def apply(self, frames: Frames, ctx: RenderContext) -> Frames:
         ctx.quality_absolute, ctx.quality_relative = self.Q, self.q

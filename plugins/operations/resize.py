@@ -11,7 +11,7 @@ from edge.errors import InvalidArgument, MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.geometry import MAX_SIDE
 from edge.params import Params, choice, colour, integer
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuScale, GpuStep, Operation, operation
 
 MODES = ("lfit", "mfit", "fill", "pad", "fixed")
 
@@ -48,6 +48,9 @@ class Resize(Operation):
         if p is not None:
             m = "lfit"  # a percentage scales both sides alike: the mode changes nothing
         return cls(m, w, h, l, s, p, limit, color if m == "pad" else "FFFFFF")
+
+    def on_gpu(self) -> GpuStep | str:
+        return "resize m_pad runs on the CPU" if self.m == "pad" else GpuScale(self.plan)  # pad draws a canvas
 
     def plan(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """(scaled size, final size) for a `width` x `height` image, or None when nothing changes."""

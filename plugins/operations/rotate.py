@@ -11,9 +11,10 @@ from edge import cost
 from edge.errors import ImageTooLarge
 from edge.frames import Frames, RenderContext
 from edge.params import bare_integer
-from edge.pipeline import Operation, operation
+from edge.pipeline import GpuStep, GpuTurn, Operation, operation
 
 _EXACT = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+_ORIENTATION = {90: 6, 180: 3, 270: 8}  # the same turns as EXIF orientations
 
 
 @operation("rotate")
@@ -23,6 +24,10 @@ class Rotate(Operation):
     with transparency where the image has alpha and white otherwise."""
 
     degrees: int = bare_integer("the angle (0-360)", 0, 360, modulo=360, noop=0)
+
+    def on_gpu(self) -> GpuStep | str:
+        return GpuTurn(_ORIENTATION[self.degrees]) if self.degrees in _ORIENTATION else \
+            "rotation by other than a right angle"
 
     def work(self, width: int, height: int, limits) -> tuple[tuple[int, int], float] | None:
         if width > limits.rotate_side or height > limits.rotate_side:
