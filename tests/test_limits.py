@@ -90,7 +90,7 @@ def test_the_worker_reads_a_file_whole_up_to_the_limit_and_refuses_past_it(tmp_p
     # The server checks the size when it stats the object; the worker checks again as it reads,
     # as the file may have grown since.
     from edge.errors import ImageTooLarge
-    from edge.render import read_limited
+    from edge.streams import read_limited
 
     path = tmp_path / "grown.jpg"
     path.write_bytes(b"x" * 1000)

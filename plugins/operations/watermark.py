@@ -26,7 +26,8 @@ from edge.frames import Frames, RenderContext
 from edge.geometry import GRAVITIES, MAX_MARGIN, column, place, row
 from edge.params import Params, bounded_int, choice, decoded, integer, is_hex_colour, signed
 from edge.pipeline import OPERATIONS, Operation, operation
-from edge.render import decode_still, read_limited
+from edge.render import decode_still
+from edge.streams import read_limited
 from plugins.operations._text import text_layer
 from plugins.operations.resize import Resize
 
