@@ -22,13 +22,12 @@ from edge.frames import Frames, RenderContext
 from edge.gpu.resample import draft_scale, gap_factors
 from edge.images import open_image
 from edge.pipeline import GpuCut, GpuScale, GpuSetting, GpuStep, GpuTurn
-from edge.render import _check_source_size, _exif, _orientation, source_bytes
+from edge.render import _SWAPS_SIDES, _check_source_size, _exif, _orientation, source_bytes
 
 if TYPE_CHECKING:
     from edge.jobs import GpuBatch, RenderJob
 
 GPU_RENDER_VERSION = "1"  # bump when a change alters the GPU path's bytes for the same URL
-_SWAPS_SIDES = {5, 6, 7, 8}
 
 
 @dataclass
