@@ -115,12 +115,15 @@ class Renditions:
         if found is not None:
             return found, "HIT" if level == "memory" else f"HIT-{level.upper()}"
         status = "COALESCED" if self.flights.joined(digest) else "MISS"
-        if self.fleet is None:
-            rendition = await self.flights.run(digest, lambda: self._make(wanted))
-            return rendition, status
+
+        async def make() -> Rendition:
+            if self.fleet is None:
+                return await self._make(wanted)
+            return await self.fleet.run(digest, lambda: self._make(wanted))
+
         try:
-            rendition = await self.flights.run(digest, lambda: self.fleet.run(digest, lambda: self._make(wanted)))
-        except OssError as exc:  # made and failed on another instance: remembered here too
+            rendition = await self.flights.run(digest, make)
+        except OssError as exc:  # failed here (_make remembered it already) or on the fleet's holder
             if lasting(exc):
                 self._failures[digest] = exc
             raise
