@@ -35,7 +35,9 @@ class S3Server:
     """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        from conftest import free_port  # here, not at the top: the server process (this file run) needs none of it
+
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"s3-{self.port}.log"
         self.process: subprocess.Popen | None = None
@@ -125,12 +127,6 @@ def wait_logged(server, text: str, seconds: float = 15) -> str:
         assert time.monotonic() < deadline, f"not logged: {text!r}\n{logs}"
         time.sleep(0.05)
     return logs
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(port: int, log_path: str, access_key_id: str, secret: str) -> None:
