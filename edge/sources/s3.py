@@ -24,6 +24,7 @@ from aiobotocore.session import get_session
 from aiohttp import web
 from cachetools import LRUCache
 
+from edge.cache import SingleFlight
 from edge.config import Limits, S3Config
 from edge.errors import (ImageTooLarge, InvalidRange, NoSuchKey, OssError, PreconditionFailed, SourceTimeout,
                          SourceUnavailable)
@@ -86,7 +87,7 @@ class S3Source:
         self.where = f"the S3 bucket {self.bucket} at {settings.endpoint_url or 'AWS ' + settings.region}"
         self.client = None
         self._known: LRUCache = LRUCache(maxsize=_KNOWN)  # key -> (SourceObject or None, checked at)
-        self._looks: dict[str, asyncio.Future] = {}
+        self._looks = SingleFlight(None, joins=_Uncounted())  # one HEAD for all the requests that ask at once
         self._no_bucket = False  # the last look at the bucket found none
         self._log = LogThrottle(log)
 
@@ -118,19 +119,10 @@ class S3Source:
         if known is not None and time.monotonic() - known[1] < self.revalidate_seconds:
             obj = known[0]
         else:
-            look = self._looks.get(key)
-            if look is None:  # one HEAD for all the requests that ask at once
-                look = self._looks[key] = asyncio.ensure_future(self._look(key, name, known[0] if known else None))
-                look.add_done_callback(lambda done: self._looked(key, done))
-            obj = await asyncio.shield(look)
+            obj = await self._looks.run(key, lambda: self._look(key, name, known[0] if known else None))
         if obj is None:
             raise NoSuchKey(f"the object {key} does not exist")
         return obj
-
-    def _looked(self, key: str, look: asyncio.Future) -> None:
-        self._looks.pop(key, None)
-        if not look.cancelled():
-            look.exception()  # retrieved, so a failure whose askers all left is not logged as lost
 
     async def _look(self, key: str, name: str, known: SourceObject | None) -> SourceObject | None:
         """The validators of `key` (None: no such object), remembered; a HEAD conditional on `known`."""
@@ -286,6 +278,14 @@ class _Deadline(Budget):
         except SourceTimeout as exc:
             exc.headers.setdefault("Retry-After", RETRY_AFTER)
             raise
+
+
+class _Uncounted:
+    """The join counter of the HEADs' single-flight: they are not counted (singleflight_joins
+    counts renditions)."""
+
+    def inc(self) -> None:
+        return None
 
 
 class _NotModified(Exception):
