@@ -39,7 +39,8 @@ def wanted(request: web.BaseRequest, size: int, etag: str, last_modified: float)
     ranges = []
     for spec in parts:
         first, dash, last = spec.partition("-")
-        if not dash or not (first or last) or not all(part.isdigit() for part in (first, last) if part):
+        digits = all(part.isascii() and part.isdigit() for part in (first, last) if part)  # not '²' or '٣'
+        if not dash or not (first or last) or not digits:
             return None  # not a byte-range-spec: the Range header is ignored
         if not first:  # a suffix: the last N bytes
             if int(last) > 0 and size > 0:
