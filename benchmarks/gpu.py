@@ -10,7 +10,10 @@ one worker). For each workload and path it measures req/s with `--concurrency`
 requests in flight, the host CPU ms per image (this process and its workers,
 from /proc), p50/p99 of a single request alone, and the GPU's utilisation
 (NVML, sampled every 100 ms; JPEG-engine utilisation where NVML reports it).
-It checks that every URL gives the same bytes alone and inside mixed batches,
+The host CPU is also split between this process (edge's server side) and the
+workers. First it measures the ceiling of any W1 figure on this device: how
+many of W1's sources the JPEG decoder alone decodes per second, in 1 and 2
+threads. It checks that every URL gives the same bytes alone and inside mixed batches,
 and compares each GPU rendition with the CPU's (SSIM of luma, bytes).
 """
 
@@ -25,7 +28,7 @@ import statistics
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -126,7 +129,7 @@ class Paths:
                                    queue_timeout=600)
         self.batches = SourceBatches(self.cpu_pool)
         self.gpu_pool = GpuPool(self.metrics, renderer, batch=args.batch, batch_wait=args.batch_wait_ms / 1000,
-                                job_timeout=120, queue=4096, cpu=args.dry, hardware=hardware)
+                                job_timeout=120, queue=4096, cpu=args.dry, hardware=hardware, lanes=args.lanes)
 
     async def start(self) -> None:
         await asyncio.gather(self.cpu_pool.start(), self.gpu_pool.start())
@@ -151,8 +154,11 @@ def _jobs(urls: list[tuple[str, str]]) -> list[RenderJob]:
     return [RenderJob(Pipeline.parse(process), limits, path, (), ("bench", path, "1")) for path, process in urls]
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_ticks(tree(pids)).values()) / TICKS_PER_S
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds of (this process, the trees of the other `pids`: the workers)."""
+    ticks = cpu_ticks(tree(pids))
+    own = ticks.pop(os.getpid(), 0)
+    return own / TICKS_PER_S, sum(ticks.values()) / TICKS_PER_S
 
 
 async def throughput(make, jobs: list[RenderJob], concurrency: int, seconds: float, roots: list[int]) -> dict:
@@ -170,8 +176,10 @@ async def throughput(make, jobs: list[RenderJob], concurrency: int, seconds: flo
 
     cpu_before, started = _cpu_seconds(roots), time.monotonic()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed, cpu = time.monotonic() - started, _cpu_seconds(roots) - cpu_before
-    return {"rps": round(done / elapsed, 1), "cpu_ms_per_image": round(1000 * cpu / max(done, 1), 2),
+    elapsed, cpu_after = time.monotonic() - started, _cpu_seconds(roots)
+    server, workers = (1000 * (after - before) / max(done, 1) for before, after in zip(cpu_before, cpu_after))
+    return {"rps": round(done / elapsed, 1), "cpu_ms_per_image": round(server + workers, 2),
+            "server_cpu_ms_per_image": round(server, 2), "worker_cpu_ms_per_image": round(workers, 2),
             "requests": done, "outputs": outputs}
 
 
@@ -202,6 +210,34 @@ def resampler_exact() -> bool:
     return same
 
 
+def decoder_ceiling(path: str, seconds: float, cpu: bool, batch: int = 32) -> dict:
+    """Images/s nvImageCodec's JPEG decoder alone sustains on `path`, in batches of `batch`, with 1 and 2
+    threads (a Renderer each, as the GPU worker's lanes), and the JPEG engines' use meanwhile."""
+    from edge.gpu.render import Renderer
+
+    data = Path(path).read_bytes()
+    result = {}
+    for threads in (1, 2):
+        renderers = [Renderer(cpu=cpu) for _ in range(threads)]
+
+        def decode(renderer: Renderer, deadline: float) -> int:
+            decoded = 0
+            while time.monotonic() < deadline:
+                stream = renderer.stream.ptr if renderer.stream is not None else 0
+                images = renderer.decoder.decode([data] * batch, params=renderer.decode_params, cuda_stream=stream)
+                if renderer.stream is not None:
+                    renderer.stream.synchronize()
+                decoded += sum(image is not None for image in images)
+            return decoded
+
+        with GpuSampler() as sampler, ThreadPoolExecutor(threads) as pool:
+            started = time.monotonic()
+            counts = list(pool.map(decode, renderers, [started + seconds] * threads))
+            elapsed = time.monotonic() - started
+        result[f"threads_{threads}"] = {"images_per_s": round(sum(counts) / elapsed, 1), **sampler.summary()}
+    return result
+
+
 def _luma(body: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("L"), dtype=np.float64)
 
@@ -216,8 +252,11 @@ async def run(args) -> dict:
     workloads = make_corpus(Path(args.corpus), size, 3 if args.dry else 20)
     paths = Paths(args, found.renderer, found.hardware)
     result = {"renderer": found.renderer, "dry": args.dry, "workers": args.workers, "batch": args.batch,
-              "batch_wait_ms": args.batch_wait_ms, "concurrency": args.concurrency,
+              "batch_wait_ms": args.batch_wait_ms, "lanes": args.lanes, "concurrency": args.concurrency,
               "cuda_resampler_equals_pillow": exact, "workloads": {}}
+    result["w1_decoder_ceiling"] = decoder_ceiling(workloads["W1"][0][0], min(4.0, args.seconds), cpu=args.dry,
+                                                   batch=4 if args.dry else 32)
+    _log(f"W1 decoder ceiling: {result['w1_decoder_ceiling']}")
     await paths.start()
     try:
         for name, urls in workloads.items():
@@ -273,6 +312,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--batch-wait-ms", type=float, default=3.0)
+    parser.add_argument("--lanes", type=int, default=2, help="threads of the GPU worker sharing a batch")
     parser.add_argument("--latency-requests", type=int, default=100)
     parser.add_argument("--corpus", default=str(BENCH / ".scratch" / "gpu-corpus"))
     parser.add_argument("--out", default=str(BENCH / "results" / "gpu.json"))

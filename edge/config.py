@@ -216,6 +216,8 @@ class GpuConfig:
     batch: int = field(default=32, metadata=_check(lambda v: 1 <= v <= 256, "must be 1..256"))
     batch_wait_ms: float = field(default=3.0, metadata=_check(lambda v: 0 <= v <= 100, "must be 0..100 ms"))
     queue: int = field(default=256, metadata=_check(lambda v: 1 <= v <= 100_000, "must be 1..100000"))
+    # Threads of the GPU worker that share each batch, so one decodes while another works on the host.
+    lanes: int = field(default=2, metadata=_check(lambda v: 1 <= v <= 8, "must be 1..8"))
     # "cpu" runs the GPU path's code on nvImageCodec's CPU backend: for tests, never faster.
     device: str = field(default="gpu", metadata=_check(lambda v: v in ("gpu", "cpu"), 'must be "gpu" or "cpu"'))
 

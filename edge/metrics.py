@@ -100,8 +100,8 @@ class Metrics:
                                  "timeout, crash, retried, unavailable, rejected)", ["outcome"], registry=r)
         self.gpu_batch_size = Histogram("edge_gpu_batch_size", "Renditions per GPU batch",
                                         buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
-        self.gpu_seconds = Histogram("edge_gpu_batch_seconds", "Time the GPU worker spent on a batch, decode to "
-                                     "the last encoded byte", buckets=_LATENCY, registry=r)
+        self.gpu_seconds = Histogram("edge_gpu_batch_seconds", "Time the GPU worker spent on a batch, its first "
+                                     "plan to its last encoded byte", buckets=_LATENCY, registry=r)
         self.gpu_queue_wait_seconds = Histogram("edge_gpu_queue_wait_seconds", "Time a rendition waited for its "
                                                 "GPU batch to be sent", buckets=_LATENCY, registry=r)
         self.gpu_worker_up = Gauge("edge_gpu_worker_up", "1 while the GPU worker runs", registry=r)

@@ -229,6 +229,20 @@ async def test_batches_give_each_job_its_own_answer(tmp_path, monkeypatch, sourc
         await pool.close()
 
 
+def test_lanes_share_a_batch_in_order_and_give_one_lanes_bytes(sources):
+    from edge.gpu.render import Lanes, render_batch
+    from edge.jobs import GpuBatch
+
+    jobs = [_job("image/resize,w_100", sources / "a.jpg"), _job("image/resize,w_50", sources / "broken.jpg"),
+            _job("image/resize,w_200/rotate,90", sources / "b.jpg"), _job("image/crop,x_1000,y_10", sources / "a.jpg"),
+            _job("image/crop,w_100,h_50,g_se/quality,Q_50", sources / "b.jpg")]
+    batch = GpuBatch(tuple(jobs), (0,) * len(jobs))
+    one, three = (render_batch(Lanes(count, cpu=True), batch, b"") for count in (1, 3))
+    assert [item[0] for item in three[0]["items"]] == ["ok", "error", "ok", "error", "ok"]
+    assert [item[2] for item in three[0]["items"]] == [item[2] for item in one[0]["items"]]
+    assert three[1] == one[1] and three[0]["images"] == one[0]["images"] == 4  # the broken one reached the decoder
+
+
 async def test_a_crash_costs_only_its_own_job(tmp_path, monkeypatch, sources):
     pool = await _pool(tmp_path, monkeypatch, batch=8, batch_wait=0.2)
     try:

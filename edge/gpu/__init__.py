@@ -40,7 +40,7 @@ class Gpu:
         self.settings, self.renderer, self.source_bytes = settings, renderer, source_bytes
         self.pool = GpuPool(metrics, renderer, batch=settings.batch, batch_wait=settings.batch_wait_ms / 1000,
                             job_timeout=job_timeout, queue=settings.queue, cpu=settings.device == "cpu",
-                            hardware=hardware)
+                            hardware=hardware, lanes=settings.lanes)
         self._headers: LRUCache = LRUCache(maxsize=10_000)
 
     async def renderer_for(self, bucket: str, source: Source, obj: SourceObject, pipeline: Pipeline,

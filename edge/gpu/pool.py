@@ -46,15 +46,17 @@ class GpuPool:
     """Owns the one GPU worker: spawns it, batches jobs for it, replaces it after a crash or timeout.
 
     `renderer` is the id the probe found; a worker that reports another is not used. `cpu` starts
-    the CPU-only stand-in; `module` is the worker's module (tests start a faulty one)."""
+    the CPU-only stand-in; `lanes`: how many threads of the worker share a batch (edge.gpu.render.Lanes);
+    `module` is the worker's module (tests start a faulty one)."""
 
     def __init__(self, metrics: Metrics, renderer: str, *, batch: int = 32, batch_wait: float = 0.003,
                  job_timeout: float = 30.0, queue: int = 256, cpu: bool = False, hardware: bool = True,
-                 module: str = "edge.gpu.worker", start_timeout: float = 120.0) -> None:
+                 lanes: int = 2, module: str = "edge.gpu.worker", start_timeout: float = 120.0) -> None:
         self.metrics, self.renderer = metrics, renderer
         self.batch, self.batch_wait, self.job_timeout, self.queue = batch, batch_wait, job_timeout, queue
         self.start_timeout = start_timeout
-        self._arguments = (["--cpu"] if cpu else []) + ([] if hardware else ["--cuda-decoder"])
+        self._arguments = (["--cpu"] if cpu else []) + ([] if hardware else ["--cuda-decoder"]) + \
+            ["--lanes", str(lanes)]
         self._module = module
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._arrived = asyncio.Event()

@@ -11,6 +11,7 @@ Pillow resize: the stand-in used by the tests and `benchmarks/gpu.py --dry`.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -152,10 +153,11 @@ def orient(pixels, orientation: int):
 
 
 class Renderer:
-    """nvImageCodec's decoder and encoder and a resampler, on the GPU or (`cpu`) on the CPU only.
+    """nvImageCodec's decoder and encoder and a resampler, on the GPU or (`cpu`) on the CPU only: one lane.
 
     The decoder backend is fixed when the worker starts (the hardware JPEG decoder where the device
-    has one, else CUDA), never chosen by load, so the same URL gives the same bytes."""
+    has one, else CUDA), never chosen by load, so the same URL gives the same bytes. On a GPU the lane
+    has its own CUDA stream, so lanes in threads overlap (see Lanes)."""
 
     def __init__(self, cpu: bool = False, hardware: bool = True) -> None:
         from nvidia import nvimgcodec as nv
@@ -168,7 +170,7 @@ class Renderer:
 
             device, decode_backend, encode_backend = nv.NVIMGCODEC_DEVICE_CPU_ONLY, nv.BackendKind.CPU_ONLY, \
                 nv.BackendKind.CPU_ONLY
-            self.xp, self.resampler = numpy, CpuResampler()
+            self.xp, self.resampler, self.stream = numpy, CpuResampler(), None
         else:
             import cupy
 
@@ -177,6 +179,7 @@ class Renderer:
             device, encode_backend = 0, None
             decode_backend = nv.BackendKind.HW_GPU_ONLY if hardware else nv.BackendKind.GPU_ONLY
             self.xp, self.resampler = cupy, CudaResampler()
+            self.stream = cupy.cuda.Stream(non_blocking=True)
         self.decoder = nv.Decoder(device_id=device, backends=[nv.Backend(decode_backend)])
         # On a GPU, nvImageCodec's own choice of encoder (nvJPEG's CUDA encoder): it refused to
         # create one restricted to GPU_ONLY (H200, nvImageCodec 0.9).
@@ -193,9 +196,30 @@ class Renderer:
                 jpeg_encode_params=nv.JpegEncodeParams(progressive=False, optimized_huffman=True))
         return self._encode_params[quality]
 
+    def make(self, sources: list[tuple[RenderJob, bytes | None]]) -> list[tuple[Plan | None, bytes | OssError]]:
+        """Plan and make each (job, its source bytes or None: read its path): (the plan, the JPEG) or
+        (None or the plan, the error of that job alone)."""
+        plans: list[Plan | OssError] = []
+        for job, data in sources:
+            try:
+                plans.append(plan(job, source_bytes(job, data)))
+            except OssError as exc:
+                plans.append(exc)
+            except OSError as exc:
+                plans.append(BadRequest(f"the source could not be read ({exc.strerror})"))
+        ready = [p for p in plans if isinstance(p, Plan)]
+        made = iter(self.run(ready) if ready else [])
+        return [(p, next(made)) if isinstance(p, Plan) else (None, p) for p in plans]
+
     def run(self, plans: list[Plan]) -> list[bytes | OssError]:
         """Encoded JPEG bytes per plan, or the error of that plan alone."""
-        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params)
+        if self.stream is None:
+            return self._run(plans, 0)
+        with self.stream:  # CuPy's kernels on this lane's stream, as nvImageCodec's calls are
+            return self._run(plans, self.stream.ptr)
+
+    def _run(self, plans: list[Plan], stream: int) -> list[bytes | OssError]:
+        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params, cuda_stream=stream)
         results: list[bytes | OssError] = [b""] * len(plans)
         pending: dict[int, list[tuple[int, object]]] = {}
         for index, (p, image) in enumerate(zip(plans, decoded)):
@@ -207,9 +231,10 @@ class Renderer:
                 pixels = self._apply(pixels, step)
             pending.setdefault(p.quality, []).append((index, self.xp.ascontiguousarray(pixels)))
         for quality, items in pending.items():
-            streams = self.encoder.encode([pixels for _, pixels in items], "jpeg", params=self.encode_params(quality))
-            for (index, _), stream in zip(items, streams):
-                results[index] = bytes(stream) if stream is not None else \
+            streams = self.encoder.encode([pixels for _, pixels in items], "jpeg", params=self.encode_params(quality),
+                                          cuda_stream=stream)
+            for (index, _), code in zip(items, streams):
+                results[index] = bytes(code) if code is not None else \
                     BadRequest("the JPEG encoder refused this image")
         return results
 
@@ -225,48 +250,87 @@ class Renderer:
         return orient(pixels, step[1])
 
 
-_renderer: Renderer | None = None  # this GPU worker's, made once as it starts (edge.gpu.worker)
+class Lanes:
+    """`count` Renderers, each in a thread of its own, sharing a batch: job i goes to lane i % count.
+
+    One lane at a time leaves the JPEG engines idle while it plans, resizes, encodes and copies on the
+    host; with two or more, one lane's host work overlaps another's decode (nvImageCodec and CUDA
+    let go of the GIL while they wait). Every lane has the same backend and options, so a job's bytes
+    do not depend on its lane."""
+
+    def __init__(self, count: int = 2, cpu: bool = False, hardware: bool = True) -> None:
+        self.renderers = [Renderer(cpu=cpu, hardware=hardware) for _ in range(count)]
+        self._threads = ThreadPoolExecutor(count, thread_name_prefix="gpu-lane") if count > 1 else None
+
+    def make(self, sources: list[tuple[RenderJob, bytes | None]]) -> list[tuple[Plan | None, bytes | OssError]]:
+        """Renderer.make over all lanes, in the order of `sources`."""
+        if self._threads is None:
+            return self.renderers[0].make(sources)
+        count = len(self.renderers)
+        shares = [sources[lane::count] for lane in range(count)]
+        made = list(self._threads.map(lambda renderer, share: renderer.make(share) if share else [],
+                                      self.renderers, shares))
+        results: list = [None] * len(sources)
+        for lane, share in enumerate(made):
+            results[lane::count] = share
+        return results
 
 
-def start_renderer(cpu: bool = False, hardware: bool = True) -> None:
-    """Make this process's Renderer (see Renderer), which every GpuBatch it runs then uses."""
-    global _renderer
-    _renderer = Renderer(cpu=cpu, hardware=hardware)
+def wait_without_spinning() -> bool:
+    """Make CUDA put a waiting thread to sleep instead of spinning on a core.
+
+    With one CUDA context and more cores than contexts, CUDA's default is to spin while the host
+    waits for the device: the GPU worker would burn a core for every batch the JPEG engines decode.
+    Sets the primary context's flags through the driver, before anything creates the context.
+    False where the driver library is missing or refuses (then CUDA's default stays)."""
+    import ctypes
+
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    device = ctypes.c_int()
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGet(ctypes.byref(device), 0) != 0:
+        return False
+    set_flags = getattr(cuda, "cuDevicePrimaryCtxSetFlags_v2", None) or cuda.cuDevicePrimaryCtxSetFlags
+    return set_flags(device, _CU_CTX_SCHED_BLOCKING_SYNC) == 0
 
 
-def renderer() -> Renderer:
-    """This process's Renderer; RuntimeError when it is no GPU worker (start_renderer not called)."""
-    if _renderer is None:
+_CU_CTX_SCHED_BLOCKING_SYNC = 0x04
+_lanes: Lanes | None = None  # this GPU worker's, made once as it starts (edge.gpu.worker)
+
+
+def start_renderer(cpu: bool = False, hardware: bool = True, lanes: int = 1) -> None:
+    """Make this process's Lanes (see Lanes), which every GpuBatch it runs then uses."""
+    global _lanes
+    _lanes = Lanes(lanes, cpu=cpu, hardware=hardware)
+
+
+def renderer() -> Lanes:
+    """This process's Lanes; RuntimeError when it is no GPU worker (start_renderer not called)."""
+    if _lanes is None:
         raise RuntimeError("this process is not a GPU worker: no renderer was started")
-    return _renderer
+    return _lanes
 
 
-def render_batch(renderer: Renderer, batch: GpuBatch, blob: bytes) -> tuple[dict, bytes]:
+def render_batch(renderer: Lanes | Renderer, batch: GpuBatch, blob: bytes) -> tuple[dict, bytes]:
     """Make every job of `batch`: ({"items": [("ok", meta, length) | ("error", OssError, 0)], "gpu_seconds":
-    time from decode to the last encoded byte, "images": how many reached the GPU}, the bodies in order).
-    One job's error is its own item; an error of the GPU itself raises (the whole batch fails)."""
-    plans: list[Plan | OssError] = []
-    offset = 0
+    time from the first plan to the last encoded byte, "images": how many reached the GPU}, the bodies in
+    order). One job's error is its own item; an error of the GPU itself raises (the whole batch fails)."""
+    sources, offset = [], 0
     for job, size in zip(batch.jobs, batch.sizes):
-        data = blob[offset:offset + size] if size else None
+        sources.append((job, blob[offset:offset + size] if size else None))
         offset += size
-        try:
-            plans.append(plan(job, source_bytes(job, data)))
-        except OssError as exc:
-            plans.append(exc)
-        except OSError as exc:
-            plans.append(BadRequest(f"the source could not be read ({exc.strerror})"))
-    ready = [p for p in plans if isinstance(p, Plan)]
     started = time.perf_counter()
-    made = iter(renderer.run(ready) if ready else [])
+    made = renderer.make(sources)
     gpu_seconds = time.perf_counter() - started
     items, bodies = [], []
-    for p in plans:
-        result = next(made) if isinstance(p, Plan) else p
+    for p, result in made:
         if isinstance(result, OssError):
             items.append(("error", result, 0))
             continue
         items.append(("ok", {"content_type": "image/jpeg", "format": "jpg", "width": p.size[0],
                              "height": p.size[1], "frames": 1}, len(result)))
         bodies.append(result)
-    return {"items": items, "gpu_seconds": gpu_seconds, "images": len(ready)}, b"".join(bodies)
+    return {"items": items, "gpu_seconds": gpu_seconds, "images": sum(p is not None for p, _ in made)}, \
+        b"".join(bodies)

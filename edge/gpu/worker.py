@@ -1,15 +1,18 @@
-"""The GPU worker process: `python -m edge.gpu.worker <fd> [--cpu] [--cuda-decoder]`. Holds the GPU context.
+"""The GPU worker process: `python -m edge.gpu.worker <fd> [--cpu] [--cuda-decoder] [--lanes N]`. Holds the GPU context.
 
 One process per GPU, since each CUDA context costs 0.5-1.2 GB of device
 memory. It is an edge.worker serving one more job kind, edge.jobs.GpuBatch,
 through the same loop and answers; it says `("ready", pid, renderer id)` so
-the server uses no renderer other than the one its probe found. `--cpu` runs
+the server uses no renderer other than the one its probe found. Its batches
+run in N lanes (edge.gpu.render.Lanes), and its threads sleep while they
+wait for the GPU rather than spin. `--cpu` runs
 nvImageCodec's CPU-only backend and a Pillow resize instead (tests,
 `benchmarks/gpu.py --dry`).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import sys
@@ -17,6 +20,8 @@ import sys
 from edge import logs
 from edge.registry import load_inherited
 from edge.worker import serve
+
+log = logging.getLogger("edge.gpu")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     from edge.gpu.probe import renderer_id
 
     cpu, hardware = "--cpu" in argv, "--cuda-decoder" not in argv
-    render.start_renderer(cpu=cpu, hardware=hardware)
+    lanes = int(argv[argv.index("--lanes") + 1]) if "--lanes" in argv else 1
+    if not cpu and not render.wait_without_spinning():
+        log.warning("CUDA would not let the GPU worker sleep while it waits: it spins a core instead")
+    render.start_renderer(cpu=cpu, hardware=hardware, lanes=lanes)
     try:
         serve(sock, (renderer_id(cpu=cpu, hardware=hardware),))
     except (BrokenPipeError, ConnectionResetError, EOFError):
