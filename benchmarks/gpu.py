@@ -2,6 +2,7 @@
 
     python benchmarks/gpu.py [--seconds 10] [--out results/gpu.json]
     python benchmarks/gpu.py --dry     # end to end on the CPU: nvImageCodec's CPU backend, small sources
+    python benchmarks/gpu.py --only W1 --lanes 1   # one workload, the GPU worker in one lane
 
 Both paths are driven in this process, as edge drives them (no HTTP in
 between): the CPU pool (edge.pool.WorkerPool, one worker per core, with
@@ -260,6 +261,8 @@ async def run(args) -> dict:
     await paths.start()
     try:
         for name, urls in workloads.items():
+            if name not in args.only.split(","):
+                continue
             jobs = _jobs(urls)
             cell = result["workloads"][name] = {"urls": len(jobs)}
             alone_gpu = [await paths.gpu(job) for job in jobs]  # each in a batch of its own
@@ -313,6 +316,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--batch-wait-ms", type=float, default=3.0)
     parser.add_argument("--lanes", type=int, default=2, help="threads of the GPU worker sharing a batch")
+    parser.add_argument("--only", default="W1,W7", help="the workloads to measure (mixed batches use both)")
     parser.add_argument("--latency-requests", type=int, default=100)
     parser.add_argument("--corpus", default=str(BENCH / ".scratch" / "gpu-corpus"))
     parser.add_argument("--out", default=str(BENCH / "results" / "gpu.json"))
