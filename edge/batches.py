@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from edge.errors import InternalError, OssError, ProcessTimeout
 from edge.pool import WorkerPool
+from edge.batch_messages import BatchItem, BatchOrder, ItemMade
 from edge.jobs import RenderBatch, RenderJob
 
 MAX_BATCH = 8  # renditions per batch: bounds one job's memory
@@ -31,7 +32,7 @@ class _Batch:
     jobs: list[RenderJob] = field(default_factory=list)
     futures: list[asyncio.Future] = field(default_factory=list)
     open: bool = True  # still taking jobs (until a worker is free for it)
-    order: list[int] | None = None  # the order the worker runs them in, once it has said
+    order: tuple[int, ...] | None = None  # the order the worker runs them in, once it has said
 
 
 class SourceBatches:
@@ -94,19 +95,18 @@ class SourceBatches:
             return
         self.pool.metrics.decodes.inc(made.meta["decodes"])
 
-    def _answer(self, batch: _Batch, item: tuple, body: bytes) -> None:
-        """One message of the worker: the order it runs the batch in, or one rendition made."""
-        if item[0] == "order":
-            batch.order = item[1]
+    def _answer(self, batch: _Batch, message: BatchItem | BatchOrder, body: bytes) -> None:
+        """One message of the worker: the order it runs the batch in, or one rendition made or failed."""
+        if isinstance(message, BatchOrder):
+            batch.order = message.indices
             return
-        _, index, status, result = item
         self.pool.metrics.renders.inc()
-        future = batch.futures[index]
+        future = batch.futures[message.index]
         if not future.done():  # else its request went away
-            if status == "ok":
-                future.set_result((result, body))
+            if isinstance(message, ItemMade):
+                future.set_result((message.meta, body))
             else:
-                future.set_exception(result)
+                future.set_exception(message.error)
 
     def _after_crash(self, original: tuple, batch: _Batch, data: bytes | None, exc: OssError, retried: bool) -> None:
         """The worker died or timed out: the job it was making fails with `exc`; the others it had

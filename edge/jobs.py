@@ -12,7 +12,8 @@ OpenCV: tens of MB the server and most workers never need).
 Each kind's `Made.meta`:
 - `RenderBatch` (several renditions of one original, made from shared
   decodes; edge.render.render_batch): {"decodes": how many decodes it made};
-  each rendition comes before it through `emit` (edge.render).
+  each rendition comes before it through `emit` (edge.render), as a message
+  with the rendition's body.
 - `ProbeJob`: {"format", "width", "height", "frames", "orientation"}.
 - `SnapshotJob`: a rendition's {"content_type", "format", "width", "height", "frames"}.
 - `edge.upscale.job.UpscaleJob`: {"content_type", "note"}.
@@ -20,6 +21,15 @@ Each kind's `Made.meta`:
   edge.gpu.render.render_batch): {"items": per job ("ok", its rendition's
   meta, its body's length) or ("error", OssError, 0), "gpu_seconds", "images"};
   the bodies follow one another in `body`.
+
+The messages of a batch before its answer (edge.batch_messages), one per
+rendition (a `BatchItem`) and the order it runs in:
+- `ItemMade(index, meta, length)`: job `index` of the batch made its
+  rendition; `meta` is the rendition's {"content_type", "format", "width",
+  "height", "frames"}, and its body is `length` bytes.
+- `ItemFailed(index, error)`: job `index` failed with `error`, an OssError.
+- `BatchOrder(indices)`: the order the batch will make its jobs in (cheapest
+  first), so that when its worker dies the job it was making is known.
 """
 
 from __future__ import annotations
@@ -27,11 +37,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar
 
+from edge.batch_messages import BatchItem, BatchOrder
+
 if TYPE_CHECKING:
     from edge.config import Limits
     from edge.pipeline import Pipeline
 
-Emit = Callable[[tuple, bytes], None]  # sends one message before the answer (a batch's renditions)
+# sends one message and its body before the answer (a batch's renditions and order)
+Emit = Callable[[BatchItem | BatchOrder, bytes], None]
 
 
 class JobFailure(Exception):

@@ -28,6 +28,7 @@ from typing import Callable
 
 from edge import channel, registry, tracing
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
+from edge.batch_messages import BatchOrder, ItemFailed, ItemMade
 from edge.jobs import Job, JobFailure, Made
 from edge.metrics import Metrics
 
@@ -37,8 +38,8 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 _START_TIMEOUT = 60.0
 
 
-def _no_items(meta: object, body: bytes) -> None:
-    raise RuntimeError(f"a job that does not answer as it goes sent {meta!r}")
+def _no_items(message: object, body: bytes) -> None:
+    raise RuntimeError(f"a job that does not answer as it goes sent {message!r}")
 
 
 def _no_progress() -> None:
@@ -60,12 +61,12 @@ class Worker:
 
     async def call(self, job: Job, data: bytes | None, on_item=_no_items,
                    progress=_no_progress) -> tuple[object, bytes]:
-        """Send the job; pass each `("item"/"order", ...)` message to `on_item(meta, body)` and
-        call `progress()` after it; return the final answer."""
+        """Send the job; pass each message it sends before its answer (edge.jobs: a BatchItem or
+        BatchOrder) to `on_item(message, body)` and call `progress()` after it; return the answer."""
         await channel.write_message(self.writer, (job, tracing.carrier()), data or b"")
         while True:
             answer, body = await channel.read_message(self.reader)
-            if answer[0] in ("ok", "error"):
+            if not isinstance(answer, (ItemMade, ItemFailed, BatchOrder)):
                 return answer, body
             on_item(answer, body)
             progress()
@@ -142,7 +143,7 @@ class WorkerPool:
 
         `held`: the caller took its queue place already (`hold_place`), and
         this job uses it. A job that answers as it goes (a render batch) has
-        each of its messages passed to `on_item(meta, body)`, and the job
+        each of its messages passed to `on_item(message, body)`, and the job
         timeout counts from the last of them.
 
         Raises what the job raised (an OssError or a JobFailure),

@@ -29,11 +29,12 @@ from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
 from edge.images import open_image, reading
+from edge.batch_messages import BatchOrder, ItemFailed, ItemMade
 from edge.pipeline import Operation, Pipeline
 from edge.streams import read_limited
 
 if TYPE_CHECKING:
-    from edge.jobs import RenderBatch, RenderJob
+    from edge.jobs import Emit, RenderBatch, RenderJob
 
 _SWAPS_SIDES = {5, 6, 7, 8}
 # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
@@ -44,7 +45,7 @@ _UPRIGHT = {
 }
 
 
-def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
+def render_batch(batch: RenderBatch, data: bytes | None, emit: Emit) -> dict:
     """Run every job of `batch` on their one source (`data`, or the file at each job's `path`); a
     decode at a given scale and orientation is made once and shared (with the next batches of the
     same source too, see _Kept), so each result is byte for byte what a batch of that job alone
@@ -57,12 +58,12 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
     (edge.cost).
 
     Every job's cost is estimated from the header first; then they run cheapest first, and each
-    answer is sent as soon as it is made, so no job waits behind a dearer one. `emit(meta, body)`
-    sends: `("item", index, "error", OssError)` for a job refused before any decode; `("order",
-    [index, ...])`, the order the others will run in (not for a batch of one); then `("item",
-    index, "ok", meta)` with the body, or `("item", index, "error", OssError)`, for each as it is
-    done. Returns {"decodes": how many decodes the batch made}. Raises when the source cannot be
-    read at all, or the error of a batch of one (so that a failed job counts as one).
+    answer is sent as soon as it is made, so no job waits behind a dearer one. `emit(message,
+    body)` sends (edge.jobs): an `ItemFailed` for a job refused before any decode; a `BatchOrder`,
+    the order the others will run in (not for a batch of one); then an `ItemMade` with the body,
+    or an `ItemFailed`, for each as it is done. Returns {"decodes": how many decodes the batch
+    made}. Raises when the source cannot be read at all, or the error of a batch of one (so that
+    a failed job counts as one).
     """
     source = batch.jobs[0].original
     raw, decodes = _Kept.take(source, lambda: source_bytes(batch.jobs[0], data))
@@ -75,19 +76,19 @@ def render_batch(batch: RenderBatch, data: bytes | None, emit) -> dict:
         except OssError as exc:
             if alone:
                 raise
-            emit(("item", index, "error", exc), b"")
+            emit(ItemFailed(index, exc), b"")
     ready.sort(key=lambda pair: pair[1].work_ms)
     if not alone:  # a message now wakes the server while this worker decodes: only when it tells something
-        emit(("order", [index for index, _ in ready]), b"")
+        emit(BatchOrder(tuple(index for index, _ in ready)), b"")
     for index, prepared in ready:
         try:
             meta, body = _guarded(_finish, prepared, decodes)
         except OssError as exc:
             if alone:
                 raise
-            emit(("item", index, "error", exc), b"")
+            emit(ItemFailed(index, exc), b"")
             continue
-        emit(("item", index, "ok", meta), body)
+        emit(ItemMade(index, meta, len(body)), body)
     _Kept.keep(source, raw, decodes)
     return {"decodes": len(decodes) - kept}
 

@@ -3,9 +3,9 @@
 Each request is a job (edge.jobs: a class per kind, which the worker runs
 with `job.run`) plus the original's bytes; each answer is `("ok", meta, rss)`
 plus the body, or `("error", OssError or JobFailure, rss)`. A render batch
-sends `("item", ...)` messages before its answer, one per rendition as it is
-made (edge.render.render_batch). The GPU worker (edge.gpu.worker) is this
-loop too, with one more job kind. Anything a job raises becomes an answer, so
+sends messages before its answer (edge.jobs: its order, then one per
+rendition as it is made; edge.render.render_batch). The GPU worker
+(edge.gpu.worker) is this loop too, with one more job kind. Anything a job raises becomes an answer, so
 a hostile image fails its own request and nothing else. A worker
 left idle for as long as it keeps a source's decodes (edge.render.KEEP_SECONDS)
 drops them and gives its free heap back to the system. The worker ends when
@@ -26,6 +26,7 @@ from typing import Callable
 
 from edge import channel, logs, tracing
 from edge.errors import InternalError, OssError
+from edge.batch_messages import BatchItem, BatchOrder
 from edge.jobs import Job, JobFailure, Made
 from edge.registry import load_inherited
 from edge.render import KEEP_SECONDS, forget_kept
@@ -34,8 +35,8 @@ log = logging.getLogger("edge.worker")
 _channel: socket.socket | None = None  # the server's end, for the jobs that answer as they go
 
 
-def _send_item(meta, body: bytes) -> None:
-    channel.send_blocking(_channel, meta, body)
+def _send_item(message: BatchItem | BatchOrder, body: bytes) -> None:
+    channel.send_blocking(_channel, message, body)
 
 
 def _rss_bytes() -> int:

@@ -356,7 +356,7 @@ def render(job, data: bytes | None) -> tuple[dict, bytes]:
     from edge.render import render_batch
 
     made = []
-    render_batch(RenderBatch((job,)), data, lambda message, body: made.append((message[3], body)))
+    render_batch(RenderBatch((job,)), data, lambda message, body: made.append((message.meta, body)))
     return made[0]
 
 

@@ -13,6 +13,7 @@ import edge.render as render_module
 from conftest import process, render
 from edge.config import Limits
 from edge.pipeline import Pipeline
+from edge.batch_messages import ItemFailed, ItemMade
 from edge.jobs import RenderBatch, RenderJob
 from edge.render import render_batch
 from test_pool import SLOW, pool_server
@@ -42,10 +43,13 @@ def run_batch(jobs) -> tuple[dict, dict, list]:
     items, order = {}, []
 
     def emit(message, body):
-        if message[0] == "item":
-            _, index, status, result = message
-            items[index] = (status, result, body)
-            order.append(index)
+        if isinstance(message, ItemMade):
+            items[message.index] = ("ok", message.meta, body)
+        elif isinstance(message, ItemFailed):
+            items[message.index] = ("error", message.error, body)
+        else:
+            return
+        order.append(message.index)
 
     return render_batch(RenderBatch(tuple(jobs)), None, emit), items, order
 

@@ -214,7 +214,8 @@ def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
         time.sleep(KEEP_SECONDS + 0.5)  # past the idle wait, where it gives memory back
         job = RenderJob(Pipeline.parse("image/resize,w_20"), Limits(), str(samples / "photo.jpg"))
         channel.send_blocking(ours, (RenderBatch((job,)), None))  # the job, and no trace context
-        (_, index, status, meta), body = channel.recv_blocking(ours)
+        item, body = channel.recv_blocking(ours)
+        index, status = item.index, item.status
         assert index == 0 and status == "ok"
         assert Image.open(io.BytesIO(body)).size == (20, 15)
         assert channel.recv_blocking(ours)[0][0] == "ok"
