@@ -7,7 +7,6 @@ import json
 import logging
 import time
 
-import aiohttp
 from aiohttp import web
 
 from edge import dialects, fonts, objects, protocol, registry, tracing, transcode, upscale
@@ -24,6 +23,7 @@ from edge.origin import ORIGIN, Origin
 from edge.originals import Originals
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
+from edge.sources.http import UpstreamSession
 from edge.sources.make import make_source
 
 log = logging.getLogger("edge")
@@ -46,25 +46,24 @@ def make_app(config: Config) -> web.Application:
         size=server.worker_count, queue=server.queue, job_timeout=server.job_timeout, metrics=metrics,
         queue_timeout=server.queue_timeout,
         max_jobs=server.worker_max_jobs, max_rss=server.worker_max_rss_mb << 20)
+    session = UpstreamSession()
     origin = Origin(
         config=config,
         metrics=metrics,
         pool=pool,
         renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics,
                               Originals(config.cache.originals_bytes, metrics)),
-        sources={},
+        sources={name: make_source(bucket, config.limits, session, config.cache.revalidate_seconds)
+                 for name, bucket in config.buckets.items()},
+        session=session,
     )
     origin.renditions.gpu = gpu
     origin.renditions.fleet = _fleet(config, origin.renditions.cache, metrics)
-    origin.sources = {
-        name: make_source(bucket, config.limits, origin, config.cache.revalidate_seconds)
-        for name, bucket in config.buckets.items()
-    }
     app[ORIGIN] = origin
     protocol.install(origin)
     # One cleanup context per resource, opened in this order and closed in the reverse: when one
     # fails to open, those before it are closed.
-    app.cleanup_ctx.extend([_client_session, _rendition_cache, _worker_pool])
+    app.cleanup_ctx.extend([session.cleanup_ctx, _rendition_cache, _worker_pool])
     app.cleanup_ctx.extend(source.cleanup_ctx for source in origin.sources.values())
     app.on_response_prepare.append(_mark_answer_started)
     if gpu is not None:
@@ -109,15 +108,6 @@ def _fleet(config: Config, cache: RenditionCache, metrics: Metrics):
     from edge.lease import FleetFlight
 
     return FleetFlight(redis, cache, config.cache.lease_seconds, config.cache.lease_wait_seconds, metrics)
-
-
-async def _client_session(app: web.Application):
-    """The one pooled client session (http sources reach it through the origin)."""
-    origin = app[ORIGIN]
-    origin.session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60), auto_decompress=False)
-    yield
-    await origin.session.close()
 
 
 async def _rendition_cache(app: web.Application):

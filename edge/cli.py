@@ -113,13 +113,10 @@ def _check_config(path: str) -> int:
 
 async def _reach_sources(origin) -> dict[str, str]:
     """What went wrong reaching each source that failed, by bucket."""
-    import aiohttp
-
     from edge.errors import OssError
 
     problems = {}
-    async with aiohttp.ClientSession() as session:
-        origin.session = session
+    async with contextlib.asynccontextmanager(origin.session.cleanup_ctx)(None):
         for name, source in origin.sources.items():
             async with contextlib.asynccontextmanager(source.cleanup_ctx)(None):
                 try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
 from edge.config import Config
@@ -13,6 +12,7 @@ from edge.metrics import Metrics
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
 from edge.sources import Source
+from edge.sources.http import UpstreamSession
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Origin:
     pool: WorkerPool
     renditions: Renditions
     sources: dict[str, Source]
-    session: aiohttp.ClientSession | None = None
+    session: UpstreamSession  # the HTTP sources' one client session
     draining: Draining = field(default_factory=Draining)
 
 

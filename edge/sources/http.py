@@ -25,6 +25,33 @@ _RELAY = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "E
 _CHUNK = 64 * 1024
 
 
+class UpstreamSession:
+    """The server's one pooled aiohttp client session, which every HTTP source uses (one connection
+    pool and DNS cache for all upstreams): given to each source when it is made, open while its own
+    cleanup context runs (edge.app opens it before the sources' contexts)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session; RuntimeError outside the cleanup context (a bug, not an upstream fault)."""
+        if self._session is None:
+            raise RuntimeError("the upstream session is used outside its cleanup context")
+        return self._session
+
+    @property
+    def closed(self) -> bool:
+        return self._session is None or self._session.closed
+
+    async def cleanup_ctx(self, app) -> AsyncIterator[None]:
+        """aiohttp cleanup context: the session lives while it runs."""
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=60), auto_decompress=False)
+        yield
+        await self._session.close()
+
+
 class HttpSource:
     """Keys are appended, percent-encoded, to the `base` URL. Validators are cached for
     `revalidate_seconds` so a hot rendition does not cost an upstream round trip per request.
@@ -33,16 +60,16 @@ class HttpSource:
     answered 504 SourceTimeout past it; an upstream that fails otherwise is 502 SourceUnavailable.
     """
 
-    def __init__(self, base: str, limits: Limits, session_holder, revalidate_seconds: float = 0.0) -> None:
+    def __init__(self, base: str, limits: Limits, upstream: UpstreamSession, revalidate_seconds: float = 0.0) -> None:
         self.base = base.rstrip("/") + "/"
         self.limits = limits
-        self._holder = session_holder
+        self._upstream = upstream
         self._validators: TTLCache | None = (
             TTLCache(maxsize=100_000, ttl=revalidate_seconds) if revalidate_seconds > 0 else None)
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        return self._holder.session
+        return self._upstream.session
 
     def url_of(self, key: str) -> str:
         return self.base + quote(checked_key(key), safe="/~")
@@ -127,7 +154,7 @@ class HttpSource:
         raise NotImplementedOss(f"saveas into {self.base}: an http upstream is read-only")
 
     async def cleanup_ctx(self, app) -> AsyncIterator[None]:
-        yield  # the server's one client session is the application's own
+        yield  # its session is the UpstreamSession's, which has its own cleanup context
 
     def _request(self, method: str, key: str, headers: dict | None = None, passthrough: bool = False):
         return _Upstream(self, method, key, headers or {}, passthrough)

@@ -4,18 +4,19 @@ source imports: the package does not import its kinds back)."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from edge.config import BucketConfig, ConfigError
 from edge.sources import Source
 
+if TYPE_CHECKING:
+    from edge.sources.http import UpstreamSession
 
-def make_source(bucket: BucketConfig, limits, session_holder, revalidate_seconds: float) -> Source:
-    """The source for a bucket's `source` URL (`file:///dir`, `http(s)://host/prefix` or
-    `s3://bucket/prefix` with the bucket's `s3` table); raises ConfigError naming the folder when
-    a `file://` folder does not exist.
 
-    `session_holder.session` is the server's one pooled aiohttp client session.
-    """
+def make_source(bucket: BucketConfig, limits, upstream: UpstreamSession, revalidate_seconds: float) -> Source:
+    """The source for a bucket's `source` URL (`file:///dir`, `http(s)://host/prefix` with the
+    server's one `upstream` session, or `s3://bucket/prefix` with the bucket's `s3` table); raises
+    ConfigError naming the folder when a `file://` folder does not exist."""
     url = bucket.source
     if url.startswith("s3://"):
         from edge.sources.s3 import S3Source  # aiobotocore and a client cost ~25 MB: only when configured
@@ -31,4 +32,4 @@ def make_source(bucket: BucketConfig, limits, session_holder, revalidate_seconds
         return FileSource(folder)
     from edge.sources.http import HttpSource
 
-    return HttpSource(url, limits, session_holder, revalidate_seconds)
+    return HttpSource(url, limits, upstream, revalidate_seconds)
