@@ -130,7 +130,8 @@ class Paths:
                                    queue_timeout=600)
         self.batches = SourceBatches(self.cpu_pool)
         self.gpu_pool = GpuPool(self.metrics, renderer, batch=args.batch, batch_wait=args.batch_wait_ms / 1000,
-                                job_timeout=120, queue=4096, cpu=args.dry, hardware=hardware, lanes=args.lanes)
+                                job_timeout=120, queue=4096, cpu=args.dry, hardware=hardware, lanes=args.lanes,
+                                module=args.worker_module)
 
     async def start(self) -> None:
         await asyncio.gather(self.cpu_pool.start(), self.gpu_pool.start())
@@ -155,6 +156,22 @@ def _jobs(urls: list[tuple[str, str]]) -> list[RenderJob]:
     return [RenderJob(Pipeline.parse(process), limits, path, (), ("bench", path, "1")) for path, process in urls]
 
 
+def _thread_ticks(pid: int | None) -> dict[str, int]:
+    """CPU ticks of the threads of `pid` by kind: "main" (its first thread), "lanes" (edge-gpu-lane) and
+    "library" (the others: nvImageCodec's and CUDA's own threads)."""
+    kinds = {"main": 0, "lanes": 0, "library": 0}
+    for task in Path(f"/proc/{pid}/task").glob("*") if pid else ():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        kind = "main" if task.name == str(pid) else \
+            "lanes" if raw[raw.index("(") + 1:raw.rindex(")")] == "edge-gpu-lane" else "library"
+        kinds[kind] += int(fields[11]) + int(fields[12])
+    return kinds
+
+
 def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
     """CPU seconds of (this process, the trees of the other `pids`: the workers)."""
     ticks = cpu_ticks(tree(pids))
@@ -162,8 +179,10 @@ def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
     return own / TICKS_PER_S, sum(ticks.values()) / TICKS_PER_S
 
 
-async def throughput(make, jobs: list[RenderJob], concurrency: int, seconds: float, roots: list[int]) -> dict:
-    """Requests in flight: `concurrency`, over `jobs` in turn, for `seconds`."""
+async def throughput(make, jobs: list[RenderJob], concurrency: int, seconds: float, roots: list[int],
+                     gpu_worker: int | None = None) -> dict:
+    """Requests in flight: `concurrency`, over `jobs` in turn, for `seconds`; with `gpu_worker`, its
+    CPU by kind of thread."""
     done, outputs, turn = 0, {}, iter(range(10**9))
     deadline = time.monotonic() + seconds
 
@@ -175,13 +194,17 @@ async def throughput(make, jobs: list[RenderJob], concurrency: int, seconds: flo
             outputs.setdefault(index, set()).add(body)
             done += 1
 
-    cpu_before, started = _cpu_seconds(roots), time.monotonic()
+    cpu_before, threads_before, started = _cpu_seconds(roots), _thread_ticks(gpu_worker), time.monotonic()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed, cpu_after = time.monotonic() - started, _cpu_seconds(roots)
+    elapsed, cpu_after, threads_after = time.monotonic() - started, _cpu_seconds(roots), _thread_ticks(gpu_worker)
     server, workers = (1000 * (after - before) / max(done, 1) for before, after in zip(cpu_before, cpu_after))
-    return {"rps": round(done / elapsed, 1), "cpu_ms_per_image": round(server + workers, 2),
-            "server_cpu_ms_per_image": round(server, 2), "worker_cpu_ms_per_image": round(workers, 2),
-            "requests": done, "outputs": outputs}
+    measured = {"rps": round(done / elapsed, 1), "cpu_ms_per_image": round(server + workers, 2),
+                "server_cpu_ms_per_image": round(server, 2), "worker_cpu_ms_per_image": round(workers, 2)}
+    if gpu_worker:
+        measured["gpu_worker_cpu_ms_per_image"] = {
+            kind: round(1000 * (threads_after[kind] - threads_before[kind]) / TICKS_PER_S / max(done, 1), 2)
+            for kind in threads_after}
+    return {**measured, "requests": done, "outputs": outputs}
 
 
 async def latency(make, jobs: list[RenderJob], count: int) -> dict:
@@ -255,9 +278,10 @@ async def run(args) -> dict:
     result = {"renderer": found.renderer, "dry": args.dry, "workers": args.workers, "batch": args.batch,
               "batch_wait_ms": args.batch_wait_ms, "lanes": args.lanes, "concurrency": args.concurrency,
               "cuda_resampler_equals_pillow": exact, "workloads": {}}
-    result["w1_decoder_ceiling"] = decoder_ceiling(workloads["W1"][0][0], min(4.0, args.seconds), cpu=args.dry,
-                                                   batch=4 if args.dry else 32)
-    _log(f"W1 decoder ceiling: {result['w1_decoder_ceiling']}")
+    if args.ceiling_seconds > 0:
+        result["w1_decoder_ceiling"] = decoder_ceiling(workloads["W1"][0][0], args.ceiling_seconds, cpu=args.dry,
+                                                       batch=4 if args.dry else 32)
+        _log(f"W1 decoder ceiling: {result['w1_decoder_ceiling']}")
     await paths.start()
     try:
         for name, urls in workloads.items():
@@ -273,9 +297,12 @@ async def run(args) -> dict:
             cell["bytes_vs_cpu"] = {"min": round(min(ratios), 4), "max": round(max(ratios), 4),
                                     "mean": round(statistics.fmean(ratios), 4)}
             for path, make in (("cpu", paths.cpu), ("gpu", paths.gpu)):
+                if path not in args.paths.split(","):
+                    continue
                 await throughput(make, jobs, args.concurrency, min(2.0, args.seconds), paths.roots(path))  # warm
                 with GpuSampler() as sampler:
-                    measured = await throughput(make, jobs, args.concurrency, args.seconds, paths.roots(path))
+                    measured = await throughput(make, jobs, args.concurrency, args.seconds, paths.roots(path),
+                                                paths.gpu_pool.pid() if path == "gpu" else None)
                 outputs = measured.pop("outputs")
                 alone = alone_gpu if path == "gpu" else alone_cpu
                 measured["same_bytes_alone_and_batched"] = all(
@@ -284,6 +311,8 @@ async def run(args) -> dict:
                 measured.update(sampler.summary())
                 cell[path] = measured
                 _log(f"{name} {path}: {measured}")
+            if "cpu" not in cell or "gpu" not in cell:
+                continue
             cell["gpu_vs_cpu"] = {
                 "rps": round(cell["gpu"]["rps"] / cell["cpu"]["rps"], 2),
                 "cpu_ms_per_image": round(cell["gpu"]["cpu_ms_per_image"] / cell["cpu"]["cpu_ms_per_image"], 3),
@@ -317,19 +346,24 @@ def main() -> int:
     parser.add_argument("--batch-wait-ms", type=float, default=3.0)
     parser.add_argument("--lanes", type=int, default=2, help="threads of the GPU worker sharing a batch")
     parser.add_argument("--only", default="W1,W7", help="the workloads to measure (mixed batches use both)")
+    parser.add_argument("--paths", default="cpu,gpu", help="the paths to measure (ratios need both)")
+    parser.add_argument("--ceiling-seconds", type=float, default=4.0, help="0: do not measure the decoder's ceiling")
+    parser.add_argument("--worker-module", default="edge.gpu.worker", help="the GPU worker's module (a variant's)")
     parser.add_argument("--latency-requests", type=int, default=100)
     parser.add_argument("--corpus", default=str(BENCH / ".scratch" / "gpu-corpus"))
     parser.add_argument("--out", default=str(BENCH / "results" / "gpu.json"))
     args = parser.parse_args()
     if args.dry:
         args.seconds, args.latency_requests, args.concurrency = min(args.seconds, 2.0), 10, min(args.concurrency, 8)
+        args.ceiling_seconds = min(args.ceiling_seconds, 1.0)
         args.corpus = args.corpus + "-dry"
     result = asyncio.run(run(args))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     ok = result["mixed_batches_same_bytes"] and all(
-        cell[path]["same_bytes_alone_and_batched"] for cell in result["workloads"].values() for path in ("cpu", "gpu"))
+        cell[path]["same_bytes_alone_and_batched"] for cell in result["workloads"].values() for path in ("cpu", "gpu")
+        if path in cell)
     return 0 if ok else 1
 
 

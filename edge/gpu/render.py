@@ -10,6 +10,7 @@ Pillow resize: the stand-in used by the tests and `benchmarks/gpu.py --dry`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -186,6 +187,7 @@ class Renderer:
         self.encoder = nv.Encoder(device_id=device, backends=[nv.Backend(encode_backend)] if cpu else None)
         self.decode_params = nv.DecodeParams(apply_exif_orientation=False, color_spec=nv.ColorSpec.SRGB)
         self._encode_params: dict[int, object] = {}
+        self._buffers: list = []  # the last batch's decoded images, reused (see _run)
 
     def encode_params(self, quality: int):
         nv = self.nv
@@ -219,7 +221,13 @@ class Renderer:
             return self._run(plans, self.stream.ptr)
 
     def _run(self, plans: list[Plan], stream: int) -> list[bytes | OssError]:
-        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params, cuda_stream=stream)
+        reuse = self._buffers[:len(plans)] if len(self._buffers) >= len(plans) else None
+        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params, cuda_stream=stream,
+                                      images=reuse)
+        # The next batch decodes into these buffers (on this lane's stream, after this batch's encode),
+        # rather than allocating and freeing a whole batch of full-size images every time.
+        self._buffers = [image for image in decoded if image is not None and _pixels(image) <= KEEP_PIXELS] \
+            if len(decoded) >= len(self._buffers) else self._buffers
         results: list[bytes | OssError] = [b""] * len(plans)
         pending: dict[int, list[tuple[int, object]]] = {}
         for index, (p, image) in enumerate(zip(plans, decoded)):
@@ -250,6 +258,14 @@ class Renderer:
         return orient(pixels, step[1])
 
 
+KEEP_PIXELS = 24_000_000  # a decoded image's buffer is kept for reuse up to this size (72 MB of RGB)
+
+
+def _pixels(image) -> int:
+    height, width = image.shape[:2]
+    return height * width
+
+
 class Lanes:
     """`count` Renderers, each in a thread of its own, sharing a batch: job i goes to lane i % count.
 
@@ -260,7 +276,8 @@ class Lanes:
 
     def __init__(self, count: int = 2, cpu: bool = False, hardware: bool = True) -> None:
         self.renderers = [Renderer(cpu=cpu, hardware=hardware) for _ in range(count)]
-        self._threads = ThreadPoolExecutor(count, thread_name_prefix="gpu-lane") if count > 1 else None
+        self._threads = ThreadPoolExecutor(count, thread_name_prefix="gpu-lane", initializer=_name_thread) \
+            if count > 1 else None
 
     def make(self, sources: list[tuple[RenderJob, bytes | None]]) -> list[tuple[Plan | None, bytes | OssError]]:
         """Renderer.make over all lanes, in the order of `sources`."""
@@ -274,6 +291,17 @@ class Lanes:
         for lane, share in enumerate(made):
             results[lane::count] = share
         return results
+
+
+def _name_thread() -> None:
+    """Name this thread "edge-gpu-lane" for the system (top -H, /proc/PID/task), not only for Python."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, b"edge-gpu-lane")
+
+
+_PR_SET_NAME = 15
 
 
 def wait_without_spinning() -> bool:
