@@ -1,11 +1,13 @@
 """Shared fixtures: generated sample images, a real `edge serve` subprocess, a real nginx upstream.
 
-Every server here is a real process listening on 127.0.0.1, started by the
-test session and stopped by PID at its end.
+Every server here listens on 127.0.0.1 and is stopped at its test's or the session's end: a process
+of its own (`Server`, nginx, Redis; stopped by PID), or the application served in this process with
+real workers (`InProcess`, `InProcessServer`) where a test asks only for routing, headers and answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -15,11 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import pytest
 import requests
@@ -98,20 +101,11 @@ def _png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-class Server:
-    """`edge serve --config <toml>` as a subprocess on a free port; `url(path)` builds request URLs.
+class Listening:
+    """A test server on 127.0.0.1:`port`, as the tests ask it: request URLs, GETs and /metrics sums.
     Used as a context manager, it is stopped when the block ends."""
 
-    def __init__(self, tmp: Path, toml: str, name: str = "edge") -> None:
-        self.port = free_port()
-        self.config = tmp / f"{name}-{self.port}.toml"
-        self.config.write_text(toml.replace("{port}", str(self.port)))
-        self.log = open(tmp / f"{name}-{self.port}.log", "w+")
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "edge", "serve", "--config", str(self.config)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self._wait_ready()
+    port: int
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -132,6 +126,31 @@ class Server:
                 total += float(value)
         return total
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()  # each kind's own
+
+
+class Server(Listening):
+    """`edge serve --config <toml>` as a subprocess on a free port (`{port}` in the TOML is it)."""
+
+    def __init__(self, tmp: Path, toml: str, name: str = "edge") -> None:
+        self.port = free_port()
+        self.config = tmp / f"{name}-{self.port}.toml"
+        self.config.write_text(toml.replace("{port}", str(self.port)))
+        self.log = open(tmp / f"{name}-{self.port}.log", "w+")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edge", "serve", "--config", str(self.config)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            wait_healthy(self.process, self.port, 60, self.logs)
+        except RuntimeError:
+            self.stop()
+            raise
+
     def worker_pids(self) -> list[int]:
         """PIDs of this server's worker processes (its children)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
@@ -141,31 +160,9 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"edge serve exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                # The socket listens only once the workers are up; /readyz may say no for other reasons.
-                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:  # refused, or slow on a busy machine: not up yet
-                pass
-            time.sleep(0.1)
-        logs = self.logs()
-        self.stop()
-        raise RuntimeError(f"edge serve did not become ready:\n{logs}")
-
     def stop(self) -> None:
         stop_process(self.process)
         self.log.close()
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -188,14 +185,7 @@ def edge_running(arguments: list[str], port: int, log: Path, env: dict, cwd: Pat
         process = subprocess.Popen([sys.executable, "-m", "edge", *arguments], cwd=cwd, stdout=output,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # refused, or slow on a busy machine: not up yet
-                time.sleep(0.1)
+        wait_healthy(process, port, seconds, log.read_text)
         yield process
     finally:
         stop_process(process)
@@ -223,11 +213,10 @@ def nginx(tmp_path_factory, samples) -> str:
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory, samples, nginx) -> Server:
-    """The main test server: bucket `test` (folder, also bound to Host img.edge.test) and `web` (nginx)."""
-    tmp = tmp_path_factory.mktemp("server")
-    srv = Server(tmp, f"""
+def main_toml(samples: Path) -> str:
+    """The main test server's config, without its nginx bucket: bucket `test` (the folder `samples`,
+    also bound to Host img.edge.test)."""
+    return f"""
 [server]
 host = "127.0.0.1"
 port = {{port}}
@@ -242,12 +231,17 @@ memory_bytes = 67108864
 source = "file://{samples}"
 domains = ["img.edge.test"]
 cache_control = "public, max-age=600"
+"""
 
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, samples, nginx) -> Server:
+    """The main test server: bucket `test` (folder, also bound to Host img.edge.test) and `web` (nginx)."""
+    with Server(tmp_path_factory.mktemp("server"), main_toml(samples) + f"""
 [buckets.web]
 source = "{nginx}/"
-""")
-    yield srv
-    srv.stop()
+""") as srv:
+        yield srv
 
 
 def open_image(response: requests.Response) -> Image.Image:
@@ -276,15 +270,45 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def wait_for_port(port: int, seconds: float) -> None:
-    """Until something accepts connections on 127.0.0.1:`port`, or `seconds` have passed."""
+def wait_until(ready: Callable[[], bool], seconds: float, process: subprocess.Popen | None = None) -> bool:
+    """Whether `ready()` came true within `seconds` (asked every 0.05 s); False as soon as `process`,
+    when one is given, has exited."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while process is None or process.poll() is None:
+        if ready():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def wait_for_port(port: int, seconds: float, process: subprocess.Popen | None = None) -> bool:
+    """Until something accepts connections on 127.0.0.1:`port`, `seconds` have passed, or `process`
+    (when given) has exited; whether something accepts."""
+    def accepts() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
+            return False
+
+    return wait_until(accepts, seconds, process)
+
+
+def wait_healthy(process: subprocess.Popen, port: int, seconds: float, output: Callable[[], str]) -> None:
+    """Until `process` answers 200 on 127.0.0.1:`port`/healthz (an edge server listens only once its
+    workers are up; /readyz may say no for other reasons). Raises RuntimeError, with `output()`, when
+    the process exits first or `seconds` pass."""
+    def healthy() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:  # refused, or slow on a busy machine: not up yet
+            return False
+
+    if not wait_until(healthy, seconds, process):
+        state = f"exited with {process.returncode}" if process.poll() is not None else f"not healthy in {seconds} s"
+        raise RuntimeError(f"{' '.join(map(str, process.args))}: {state}:\n{output()}")
 
 
 @pytest.fixture(scope="session")
@@ -378,11 +402,12 @@ class InProcess:
     routing, headers and error bodies (the workers are real processes). `await get(path, params=,
     headers=)` answers a Reply, as `Server.get` answers a requests.Response."""
 
-    def __init__(self, toml: str) -> None:
+    def __init__(self, toml: str, port: int | None = None) -> None:
         from edge.app import make_app
         from edge.config import load
 
-        self.client = TestClient(TestServer(make_app(load(environ={}, overrides=tomllib.loads(toml)))))
+        app = make_app(load(environ={}, overrides=tomllib.loads(toml)))
+        self.client = TestClient(TestServer(app, host="127.0.0.1", port=port))
 
     async def __aenter__(self) -> "InProcess":
         await self.client.start_server()
@@ -394,3 +419,40 @@ class InProcess:
     async def get(self, path: str, **kwargs) -> Reply:
         async with self.client.get(path, allow_redirects=False, **kwargs) as answer:
             return Reply(answer.status, answer.headers, await answer.read())
+
+
+class InProcessServer(Listening):
+    """InProcess on an event loop of its own, in a thread: the application of a config (a TOML as
+    `Server` takes it) served in this process on a free 127.0.0.1 port, with real workers, for tests
+    that ask it with blocking clients (requests, http.client, the oss2 SDK) as they ask a `Server`,
+    without starting an `edge serve` process. No access log: ask a `Server` for logs."""
+
+    def __init__(self, toml: str) -> None:
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"edge-{self.port}", daemon=True)
+        self._thread.start()
+        self._app: InProcess | None = None
+        try:
+            self._app = self._run(self._open(toml.replace("{port}", str(self.port))))
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _open(self, toml: str) -> InProcess:
+        return await InProcess(toml, self.port).__aenter__()
+
+    def _run(self, coroutine, seconds: float = 60):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(seconds)
+
+    def stop(self) -> None:
+        """Close the application (its workers included), then the loop and its thread."""
+        if self._loop.is_closed():
+            return
+        try:
+            if self._app is not None:
+                self._run(self._app.__aexit__(None, None, None))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()

@@ -19,11 +19,9 @@ with that S3 error code (logged as such).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 ACCESS_KEY_ID = "AKIAEDGETESTKEY00001"
@@ -32,10 +30,12 @@ _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*
 
 
 class S3Server:
-    """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log."""
+    """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log.
+    Its methods import conftest's helpers when they run, not this file at its top: the server
+    process (this file run) needs none of the test machinery."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
-        from conftest import free_port  # here, not at the top: the server process (this file run) needs none of it
+        from conftest import free_port
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,30 +45,21 @@ class S3Server:
 
     def start(self) -> None:
         """Start the process and wait until it answers (its buckets are empty)."""
+        from conftest import wait_for_port
+
         output = open(self.log.with_suffix(".out"), "ab")
         self.process = subprocess.Popen(
             [sys.executable, __file__, str(self.port), str(self.log), ACCESS_KEY_ID, SECRET_ACCESS_KEY],
             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         output.close()
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None and time.monotonic() < deadline, \
-                self.log.with_suffix(".out").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+        assert wait_for_port(self.port, 30, self.process), self.log.with_suffix(".out").read_text()
 
     def stop(self) -> None:
         """Stop the process (by its PID)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from conftest import stop_process
+
+        if self.process is not None:
+            stop_process(self.process)
 
     def client(self, access_key_id: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY):
         """A boto3 S3 client for this server (path-style)."""
@@ -122,11 +113,10 @@ def served_by(example: str, server: S3Server, replacements: dict[str, str]) -> s
 def wait_logged(server, text: str, seconds: float = 15) -> str:
     """The log of edge `server` (conftest.Server) once it holds `text`: start-up looks at buckets run
     in the background, so their warnings follow the server's start."""
-    deadline = time.monotonic() + seconds
-    while text not in (logs := server.logs()):
-        assert time.monotonic() < deadline, f"not logged: {text!r}\n{logs}"
-        time.sleep(0.05)
-    return logs
+    from conftest import wait_until
+
+    assert wait_until(lambda: text in server.logs(), seconds), f"not logged: {text!r}\n{server.logs()}"
+    return server.logs()
 
 
 def _serve(port: int, log_path: str, access_key_id: str, secret: str) -> None:

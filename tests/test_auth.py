@@ -1,5 +1,8 @@
 """OSS signatures as the oss2 SDK makes them (V1 and V4, headers and signed URLs), private buckets,
-and source image protection."""
+and source image protection.
+
+In-process (conftest.InProcessServer): the SDKs sign and send real requests to its port; the workers
+are real; no `edge serve` process is needed."""
 
 import io
 from datetime import datetime, timedelta
@@ -9,7 +12,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import Server, open_image
+from conftest import InProcessServer, open_image
 from test_bad_input import assert_error
 
 KEY_ID, SECRET = "LTAI5tTestKeyId", "test-secret"
@@ -34,7 +37,7 @@ thumb = "image/resize,m_fill,w_100,h_100/format,png"
 [buckets.{name}.access_keys]
 {KEY_ID} = "{SECRET}"
 """
-    srv = Server(tmp_path_factory.mktemp("auth"), f"""
+    with InProcessServer(f"""
 [server]
 port = {{port}}
 workers = 1
@@ -42,9 +45,8 @@ workers = 1
 [buckets.guarded.protection]
 enabled = true
 suffixes = [".JPG"]
-""", name="auth")
-    yield srv
-    srv.stop()
+""") as srv:
+        yield srv
 
 
 def sdk(server, version="v1", secret=SECRET, key_id=KEY_ID, bucket="vault"):

@@ -1,9 +1,18 @@
-"""Bad input of every kind is a clear 4xx OSS error, and the next normal request still works."""
+"""Bad input of every kind is a clear 4xx OSS error, and the next normal request still works.
+
+In-process (conftest.InProcessServer): the workers are real; no `edge serve` process is needed."""
 
 import pytest
 import requests
 
-from conftest import open_image, process
+from conftest import InProcessServer, main_toml, open_image, process
+
+
+@pytest.fixture(scope="module")
+def server(samples):
+    """In place of conftest's `server` here: its config less the nginx bucket, served in-process."""
+    with InProcessServer(main_toml(samples)) as srv:
+        yield srv
 
 
 def assert_error(response, status, code, *words):

@@ -1,5 +1,7 @@
 """Every syntax for a rendition: styles (by parameter and by each separator), the legacy `@` API,
-Tencent's imageMogr2, and the rule that a key holding a separator is still its own original."""
+Tencent's imageMogr2, and the rule that a key holding a separator is still its own original.
+
+In-process (conftest.InProcessServer): the workers are real; no `edge serve` process is needed."""
 
 import io
 import shutil
@@ -7,7 +9,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from conftest import QUADRANTS, Server, open_image, process
+from conftest import QUADRANTS, InProcessServer, open_image, process
 from test_bad_input import assert_error
 import edge.codecs  # noqa: F401  (registers the HEIF opener, to read heic answers)
 
@@ -26,7 +28,7 @@ def styled(tmp_path_factory, samples):
     shutil.copy(samples / "photo.jpg", folder / "small.jpg-thumb")
     shutil.copy(samples / "quadrants.png", folder / "logo@2x.png")
     separators = ", ".join(f'"{separator}"' for separator in SEPARATORS)
-    srv = Server(tmp_path_factory.mktemp("styled-server"), f"""
+    with InProcessServer(f"""
 [server]
 port = {{port}}
 workers = 2
@@ -46,9 +48,8 @@ legacy_api = false
 
 [buckets.plain.styles]
 thumb = "{THUMB}"
-""", name="styled")
-    yield srv
-    srv.stop()
+""") as srv:
+        yield srv
 
 
 def get(server, path):
