@@ -15,6 +15,16 @@ log = logging.getLogger("edge.breaker")
 T = TypeVar("T")
 
 
+class Refused(Exception):
+    """A call the breaker did not make, and why: `reason` is "open" (the dependency is down),
+    "busy" (`most` calls in flight: worth another try soon) or "stalled" (the oldest call in flight
+    has waited `stall` seconds: the dependency has likely stopped answering)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"refused: {reason}")
+        self.reason = reason
+
+
 class Breaker:
     """Calls to one dependency, refused at once while it is known to be down or hanging.
 
@@ -29,7 +39,8 @@ class Breaker:
     its TCP connections open, so calls hang to their deadline) then costs the calls already
     in flight, not every request that arrives before their deadlines open the breaker.
 
-    A refused or failed call returns `default`: the caller treats it as a miss. States are
+    A refused or failed call returns `default` (`call`): the caller treats it as a miss; or raises
+    (`attempt`), Refused saying why, for a caller that acts on the reason. States are
     exported as `edge_breaker_state{dependency}` (1 open), openings and refusals as counters,
     and each change of state is logged once.
     """
@@ -66,10 +77,21 @@ class Breaker:
 
         Errors that are not faults (the dependency answered, with an error) propagate.
         """
+        try:
+            return await self.attempt(make)
+        except (Refused, *self.faults):
+            return default
+
+    async def attempt(self, make: Callable[[], Awaitable[T]]) -> T:
+        """`await make()` within the deadline; raises Refused (saying why) when refused, and the
+        fault (one of `faults`, or TimeoutError past the deadline) when it failed with one.
+
+        Errors that are not faults (the dependency answered, with an error) propagate.
+        """
         reason = self._refusal()
         if reason is not None:
             self.metrics.breaker_refused.labels(self.name, reason).inc()
-            return default
+            raise Refused(reason)
         token = object()
         self._in_flight[token] = time.monotonic()
         try:
@@ -77,7 +99,7 @@ class Breaker:
                 result = await make()
         except self.faults as exc:
             self._failed(exc)
-            return default
+            raise
         finally:
             del self._in_flight[token]
         self.failures = 0

@@ -29,6 +29,7 @@ from typing import Awaitable, Callable
 from redis.exceptions import RedisError
 
 from edge import errors
+from edge.breaker import Refused
 from edge.cache import Rendition, RenditionCache
 from edge.cache_redis import RedisLevel, rendition_key
 from edge.errors import OssError
@@ -36,7 +37,7 @@ from edge.metrics import Metrics
 from edge.renditions import FAILURE_SECONDS, lasting
 
 _POLL = 0.05  # seconds between a waiter's looks at Redis: the latency it adds to a coalesced answer
-_DOWN = object()  # Redis failed, or its breaker is open
+_DOWN = object()  # Redis failed, or its breaker is open or stalled
 _BUSY = object()  # the breaker refused a call for the calls already in flight
 _BUSY_SECONDS = 1.0  # how long a lease is asked for again while the breaker is busy; then render here
 
@@ -182,16 +183,17 @@ class FleetFlight:
         return await make()
 
     async def _call(self, command: Callable[[], Awaitable[object]]) -> object:
-        """A Redis command through the cache level's breaker: its answer; _DOWN when Redis failed
-        or the breaker is open, _BUSY when the breaker refused it for the calls in flight (a burst
-        of cache lookups, worth another try)."""
+        """A Redis command through the cache level's breaker: its answer; _BUSY when the breaker
+        refused it for the calls in flight (a burst of cache lookups, worth another try); _DOWN
+        when Redis failed or the breaker refused it otherwise (open, or stalled: Redis has
+        stopped answering)."""
+        breaker = self.redis.breaker
         try:
-            answer = await self.redis.breaker.call(command, _DOWN)
-        except RedisError:  # Redis answered with an error (a command refused): as good as down here
+            return await breaker.attempt(command)
+        except Refused as refused:
+            return _BUSY if refused.reason == "busy" else _DOWN
+        except (RedisError, *breaker.faults):  # a command refused by Redis is as good as down here
             return _DOWN
-        if answer is _DOWN and not self.redis.breaker.open and self.redis.breaker.failures == 0:
-            return _BUSY
-        return answer
 
 
 def _failure(published: bytes | None) -> OssError | None:
