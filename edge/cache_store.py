@@ -22,7 +22,7 @@ from edge.cache import Rendition
 from edge.config import Limits, S3Config
 from edge.log_throttle import LogThrottle
 from edge.metrics import Metrics
-from edge.sources.s3 import s3_client, split_url, status_of
+from edge.sources.s3 import bucket_failure, looking, s3_client, split_url, status_of
 
 log = logging.getLogger("edge.cache")
 TIMEOUT = 5.0  # seconds for one whole call, a multi-megabyte rendition included
@@ -49,7 +49,6 @@ class StoreLevel:
         self._writes: set[asyncio.Task] = set()
         self._stack = contextlib.AsyncExitStack()
         self._start_problem: str | None = None
-        self._look: asyncio.Task | None = None
         self._log = LogThrottle(log)
 
     async def open(self) -> None:
@@ -58,7 +57,7 @@ class StoreLevel:
         # One try a call: a miss costs a render anyway, and retrying would hold every miss while the
         # store is down, until the breaker opens.
         self.client = await self._stack.enter_async_context(s3_client(self.settings, self.limits, _CALLS, attempts=1))
-        self._look = asyncio.ensure_future(self._look_at_start())
+        await self._stack.enter_async_context(looking(self._look_at_start()))
 
     async def _look_at_start(self) -> None:
         try:
@@ -86,10 +85,6 @@ class StoreLevel:
 
     async def close(self) -> None:
         """Let the writes under way finish (each within TIMEOUT), then close the client."""
-        if self._look is not None:
-            self._look.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._look
         if self._writes:
             await asyncio.wait(list(self._writes), timeout=TIMEOUT)
         await self.breaker.close()
@@ -138,12 +133,7 @@ class StoreLevel:
 
 
 def _fault(exc: botocore.exceptions.ClientError) -> StoreFault:
-    status, code = status_of(exc)
-    if status == 403:
-        return StoreFault(f"it refused our credentials ({code or status})")
-    if status == 404:
-        return StoreFault("no such bucket")
-    return StoreFault(f"it answered {status} {code}".rstrip())
+    return StoreFault(_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:
@@ -151,6 +141,4 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         return f"no answer within {TIMEOUT:g} s"
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return "no credentials: set cache.s3.access_key_id and secret_access_key, or the AWS environment"
-    return "it cannot be reached"
+    return "it " + bucket_failure(exc, keys="cache.s3.access_key_id and secret_access_key")

@@ -15,7 +15,7 @@ import contextlib
 import email.utils
 import logging
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable
 
 import aiohttp
 import botocore.exceptions
@@ -77,6 +77,37 @@ def status_of(exc: botocore.exceptions.ClientError) -> tuple[int, str]:
     return int(meta.get("HTTPStatusCode") or 0), str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def bucket_failure(exc: BaseException, keys: str = "access_key_id and secret_access_key") -> str:
+    """What a call to a bucket that failed with `exc` says of the bucket, in words that follow its
+    name ("the S3 bucket b at ... refused our credentials (InvalidAccessKeyId)"): a refusal of our
+    credentials, "does not exist" (a 404 about the bucket), another status, no credentials to
+    sign with (set `keys`), or a connection that failed. Never the bucket's own words verbatim,
+    never a Python exception's name."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status, code = status_of(exc)
+        if status == 403 or code in _REFUSALS:
+            return f"refused our credentials ({code or status})"
+        if status == 404:
+            return "does not exist"
+        return f"answered {status} {code}".rstrip()
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return f"cannot be signed for: no credentials (set {keys}, or the AWS environment)"
+    return f"cannot be reached ({_why(exc)})"
+
+
+@contextlib.asynccontextmanager
+async def looking(look: Awaitable[None]) -> AsyncIterator[None]:
+    """Run `look` (a start-up look at a bucket) in the background while the context lasts, so
+    that a slow bucket does not hold the start-up; cancelled at the end if still running."""
+    task = asyncio.ensure_future(look)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class S3Source:
     """Keys below `prefix` in one bucket. Validators are kept for `revalidate_seconds`; after that
     the next look is a HEAD with If-None-Match (304 while unchanged), never a download."""
@@ -95,14 +126,8 @@ class S3Source:
         """aiohttp cleanup context: the client opens with the application and closes with it. The
         bucket is looked at once in the background: one that cannot be used is a warning, not a
         refusal (it may come up later), and a slow one does not hold the start-up."""
-        async with s3_client(self.settings, self.limits) as self.client:
-            look = asyncio.ensure_future(self._look_at_start())
-            try:
-                yield
-            finally:
-                look.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await look
+        async with s3_client(self.settings, self.limits) as self.client, looking(self._look_at_start()):
+            yield
 
     async def _look_at_start(self) -> None:
         try:
@@ -146,7 +171,7 @@ class S3Source:
         obj = _object(key, got)
         async with got["Body"] as stream:
             if "ContentLength" not in got:  # S3 always sends it: the cap below relies on it
-                raise self._unavailable(key, f"sent {key} without a Content-Length", None)
+                raise self._unavailable(key, f"sent {key} without a Content-Length")
             if obj.size > limit:
                 raise ImageTooLarge(f"the source object is {obj.size} bytes, over the limit of {limit}")
             try:
@@ -155,9 +180,9 @@ class S3Source:
                 async with budget.waiting():
                     body = await stream.read()
             except _FAULTS as exc:
-                raise self._unavailable(key, f"failed while sending {key}", exc) from None
+                raise self._unavailable(key, f"failed while sending {key} ({_why(exc)})") from None
         if len(body) != obj.size:
-            raise self._unavailable(key, f"sent {len(body)} of the {obj.size} bytes of {key}", None)
+            raise self._unavailable(key, f"sent {len(body)} of the {obj.size} bytes of {key}")
         self._known[key] = (obj, time.monotonic())
         return obj, body
 
@@ -237,34 +262,27 @@ class S3Source:
                 # A HEAD's 404 has no body to tell a missing bucket from a missing key: the bucket is
                 # known missing from the last look at it (start-up, /readyz).
                 self._no_bucket = self._no_bucket or not key or code == "NoSuchBucket"
-                if self._no_bucket:
-                    raise self._unavailable(key, "does not exist", None) from None
-                raise NoSuchKey(f"the object {key} does not exist") from None
+                if not self._no_bucket:
+                    raise NoSuchKey(f"the object {key} does not exist") from None
             if status == 412:
                 raise PreconditionFailed("the object does not match the precondition") from None
             if status == 416:
                 raise InvalidRange("the requested range is not satisfiable") from None
-            if status == 403 or code in _REFUSALS:
-                raise self._unavailable(key, f"refused our credentials ({code or status})", None) from None
-            raise self._unavailable(key, f"answered {status} {code}".rstrip(), None) from None
+            raise self._unavailable(key, bucket_failure(exc)) from None
         except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError):
             if key:
                 self._log.log(("timeout", self.bucket), logging.WARNING, "%s did not answer in time", self.where)
             raise SourceTimeout(f"{self.where} did not answer within the source timeouts",
                                 headers={"Retry-After": RETRY_AFTER}) from None
-        except botocore.exceptions.NoCredentialsError:
-            raise self._unavailable(key, "cannot be signed for: no credentials (set access_key_id and "
-                                         "secret_access_key, or the AWS environment)", None) from None
-        except _FAULTS as exc:
-            raise self._unavailable(key, "cannot be reached", exc) from None
+        except _FAULTS as exc:  # no credentials to sign with too
+            raise self._unavailable(key, bucket_failure(exc)) from None
 
-    def _unavailable(self, key: str, what: str, exc: BaseException | None) -> SourceUnavailable:
+    def _unavailable(self, key: str, what: str) -> SourceUnavailable:
         """The 502 for a failure of the bucket, logged once a minute per kind of failure (not for a
         look at the bucket itself, key "": /readyz, the start-up warning and check-config say it)."""
-        why = f" ({_why(exc)})" if exc is not None else ""
         if key:
-            self._log.log((what.split()[0], self.bucket), logging.WARNING, "%s %s%s", self.where, what, why)
-        return SourceUnavailable(f"{self.where} {what}{why}", headers={"Retry-After": RETRY_AFTER})
+            self._log.log((what.split()[0], self.bucket), logging.WARNING, "%s %s", self.where, what)
+        return SourceUnavailable(f"{self.where} {what}", headers={"Retry-After": RETRY_AFTER})
 
 
 class _Deadline(Budget):
