@@ -13,9 +13,7 @@ def negotiate(pipeline: Pipeline, accept: str, bucket_auto: bool, animated_sourc
     """The pipeline with `format,auto` replaced by avif, webp or the source's format, and whether
     the answer depends on Accept. An animated source prefers webp, which keeps its frames."""
     asked = pipeline.setting("format")
-    # Read from the pipeline's canonical string (computed once per pipeline): no step of a plugin
-    # is asked for its fields, and a cache hit pays no spelling of its steps.
-    wants_auto = asked is not None and "/format,auto" in pipeline.canonical()
+    wants_auto = asked is not None and asked.is_negotiated()
     if pipeline.medium != "image" or not (wants_auto or (bucket_auto and asked is None)):
         return pipeline, False
     weights = accepted(accept)

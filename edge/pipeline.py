@@ -90,6 +90,11 @@ class Operation:
         noops = [p for p in self.PARAMETERS if p.has_noop]
         return bool(noops) and all(getattr(self, p.name) == p.noop for p in noops)
 
+    def is_negotiated(self) -> bool:
+        """True when the request's Accept header chooses what this setting sets (`format,auto`):
+        edge.negotiation replaces the step before the rendition is looked up."""
+        return False
+
     def before_decode(self, ctx: "RenderContext") -> None:
         """Tell the decoder, through `ctx`, what this step needs of it (a video snapshot: the frame's
         time). Whole-image settings do this in `apply`, which runs before the decode."""

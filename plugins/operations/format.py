@@ -23,6 +23,9 @@ class Format(Operation):
 
     target: str = bare_text("the format", lambda text: _format_name(text.lower()), (*FORMATS, "auto"))
 
+    def is_negotiated(self) -> bool:
+        return self.target == "auto"
+
     def on_gpu(self) -> GpuStep | str:
         return GpuSetting() if self.target == "jpg" else f"format {self.target} is encoded on the CPU"
 
