@@ -104,6 +104,13 @@ def respond(request: web.BaseRequest, body: bytes, content_type: str, headers: d
     return web.Response(status=206, body=b"".join(parts), headers=headers)
 
 
+def file_etag(st: os.stat_result) -> str:
+    """The strong ETag of a file with the status `st`, as aiohttp's FileResponse makes it (its
+    modification time in ns and its size, in hex): the file source's validator, and what
+    OriginalFile compares `If-Range` with."""
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
 class OriginalFile(web.FileResponse):
     """aiohttp's FileResponse (sendfile, conditionals, one range), with `If-Range` compared as
     RFC 9110 says (aiohttp reads an entity-tag as a date it cannot parse, so a changed file's
@@ -111,9 +118,8 @@ class OriginalFile(web.FileResponse):
 
     async def _prepare_open_file(self, request, fobj, st, file_encoding):
         if hdrs.RANGE in request.headers:
-            etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'  # as aiohttp and edge.sources.file make it
             try:
-                ranges = wanted(request, st.st_size, etag, st.st_mtime)
+                ranges = wanted(request, st.st_size, file_etag(st), st.st_mtime)
             except InvalidRange:
                 ranges = []  # aiohttp answers the same 416
             if ranges != []:

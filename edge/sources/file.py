@@ -15,7 +15,7 @@ from aiohttp import web
 
 from edge import files
 from edge.errors import AccessDenied, ImageTooLarge, InvalidObjectName, NoSuchKey, SourceUnavailable
-from edge.ranges import OriginalFile
+from edge.ranges import OriginalFile, file_etag
 from edge.sources import SourceObject
 
 _FOLDER_SECONDS = 1.0
@@ -89,7 +89,7 @@ class FileSource:
         return SourceObject(
             key=key,
             size=st.st_size,
-            etag=f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+            etag=file_etag(st),
             last_modified=st.st_mtime,
             content_type=mimetypes.guess_type(key)[0] or "application/octet-stream",
             path=path,
