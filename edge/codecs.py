@@ -100,13 +100,22 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
     images = frames.images if fmt.animation else frames.images[:1]
     images = [_to_output_mode(im, fmt) for im in images]
     out = io.BytesIO()
-    options = _save_options(fmt, ctx)
+    options = (fmt.name == "webp" and _gif_or_drawing_to_webp_options(frames, ctx)) or _save_options(fmt, ctx)
+    if options.get("lossless") and (frames.size not in (ctx.source_size, ctx.source_size[::-1])
+                                    or any(im.getcolors(256) is None for im in images)):
+        # A drawing resampled (resized, turned) gains in-between colours, and lossless WebP pays for
+        # each of them: it is stored in its GIF rendition's palette instead (docs/compression.md).
+        images = [_palette(im).convert(im.mode) for im in images]
     if len(images) > 1:
         options.update(save_all=True, append_images=images[1:], duration=frames.durations)
         if frames.loop is not None:
             options["loop"] = frames.loop
         elif fmt.name == "webp":  # a GIF without a loop count plays once; WebP's default is forever
             options["loop"] = 1
+        if fmt.name == "gif" and any(_has_transparency(im) for im in images):
+            # Each frame is whole: cleared before the next, or its transparent pixels would show
+            # the frames before it through (Pillow's default leaves them in place).
+            options["disposal"] = 2
     images[0].save(out, fmt.pillow, **options)
     body = out.getvalue()
     if fmt.name == "webp" and len(images) > 1 and any(_has_transparency(im) for im in images):
@@ -193,8 +202,6 @@ def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
         # 1% (300 wide) to 11% (1920 wide) more CPU per render (docs/performance.md); a rendition
         # is made once and sent many times.
         return {"quality": effective_quality(ctx), "progressive": ctx.progressive, "optimize": True}
-    if fmt.name == "webp" and ctx.source_format == "GIF":
-        return _gif_to_webp_options(ctx)
     if fmt.name in CALIBRATED:
         return encoder_options(fmt.name, calibrated_quality(fmt.name, effective_quality(ctx)))
     if fmt.name == "png":
@@ -209,23 +216,45 @@ def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
 # without q/Q a GIF is written as WebP at the JPEG scale's 70, not at the default of 85: that would
 # spend bytes on copying the dithering noise closer than the GIF itself is to the picture.
 GIF_QUALITY = 70
-# Bytes per pixel (over all frames) from which a GIF holds a photo's noise: LZW stores a dithered
-# clip in 0.2-0.9 B/px, drawings and screen recordings in under 0.05.
-_DITHERED_GIF_BPP = 0.1
+# Under how many bytes a GIF or a PNG holds a drawing (flat colours), not a photograph's noise:
+# LZW stores a dithered clip in 0.2-0.9 B per pixel over all frames, drawings and screen recordings
+# in under 0.05; zlib stores drawn stills (screenshots, charts, flat logos) in 0.002-0.03 B per pixel
+# and channel, a shaded logo in 0.18, photographs (grey ones too) in 0.17-0.8 (docs/compression.md).
+_DRAWN_GIF_BPP, _DRAWN_PNG_BPP_CHANNEL = 0.1, 0.1
+_WEBP_LOSSLESS = {"lossless": True, "quality": 75, "method": 4, "minimize_size": True}
 
 
-def _gif_to_webp_options(ctx: RenderContext) -> dict:
-    """A GIF as WebP (animated or not): lossy for a dithered, photo-like GIF, where it is 4-6x
-    smaller than lossless; lossless for a drawn one, where it is smaller than lossy and exact.
-    minimize_size lets libwebp choose each frame's key-frame or difference encoding for the fewest
-    bytes: 1-8 % fewer at 1.0-1.4x the CPU of gif2webp's default (docs/compression.md)."""
+def drawn(ctx: RenderContext, channels: int) -> bool:
+    """Whether the source, decoded to `channels` channels a pixel (1-4), is a drawing (cartoons,
+    stickers, screen recordings, screenshots, charts, flat logos), judged by how small its lossless
+    format stored it; a lossy source never is."""
     width, height = ctx.source_size
     pixels = width * height * max(1, ctx.source_frames)
-    if ctx.source_bytes < _DITHERED_GIF_BPP * pixels:
-        return {"lossless": True, "quality": 75, "method": 4, "minimize_size": True}
+    if ctx.source_format == "GIF":
+        return ctx.source_bytes < _DRAWN_GIF_BPP * pixels
+    return ctx.source_format == "PNG" and ctx.source_bytes < _DRAWN_PNG_BPP_CHANNEL * pixels * channels
+
+
+def _gif_or_drawing_to_webp_options(frames: Frames, ctx: RenderContext) -> dict | None:
+    """The WebP (animated or not) settings for a GIF or a drawn PNG; None for other sources, which
+    take the calibrated lossy encoder. Lossless for a drawing, where it is smaller than lossy and
+    exact (encode() first brings resampled frames, and frames of over 256 colours, to their GIF
+    rendition's palette); lossy for a dithered, photo-like GIF, where it is 4-6x smaller than
+    lossless. minimize_size lets libwebp choose each frame's key-frame or difference encoding for
+    the fewest bytes: 1-8 % fewer at 1.0-1.4x the CPU of gif2webp's default (docs/compression.md)."""
+    if drawn(ctx, len(frames.images[0].getbands())):
+        return dict(_WEBP_LOSSLESS)  # a copy: encode() adds the frames to it
+    if ctx.source_format != "GIF":
+        return None
     asked = ctx.quality_absolute is not None or ctx.quality_relative is not None
     quality = effective_quality(ctx) if asked else GIF_QUALITY
     return {**encoder_options("webp", calibrated_quality("webp", quality)), "minimize_size": True}
+
+
+def _palette(im: Image.Image) -> Image.Image:
+    """`im` (RGB or RGBA) in 256 colours at most, by octree: for RGB ~7x quicker than Pillow's default
+    median cut, for no visible gain at GIF sizes; for RGBA what Pillow's GIF writer does itself."""
+    return im.quantize(method=Image.Quantize.FASTOCTREE)
 
 
 # Lossy formats hold photographs (or what their noise makes look like one to zlib).
@@ -248,10 +277,8 @@ def _to_output_mode(im: Image.Image, fmt: OutputFormat) -> Image.Image:
         return flatten(im)
     if fmt.name == "gif":
         if im.mode in ("P", "L") or has_alpha:
-            return im  # Pillow quantizes RGBA with FASTOCTREE
-        # ... and RGB with MEDIANCUT, ~7x slower for no visible gain at GIF sizes.
-        rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() to the same mode copies
-        return rgb.quantize(method=Image.Quantize.FASTOCTREE)
+            return im  # Pillow's GIF writer reduces RGBA as _palette does
+        return _palette(im if im.mode == "RGB" else im.convert("RGB"))  # convert() to the same mode copies
     if fmt.name in ("heic", "avif", "webp") and im.mode not in ("RGB", "RGBA"):
         return im.convert("RGBA" if has_alpha else "RGB")
     if fmt.name == "bmp" and im.mode == "LA":
