@@ -187,7 +187,6 @@ class Renderer:
         self.encoder = nv.Encoder(device_id=device, backends=[nv.Backend(encode_backend)] if cpu else None)
         self.decode_params = nv.DecodeParams(apply_exif_orientation=False, color_spec=nv.ColorSpec.SRGB)
         self._encode_params: dict[int, object] = {}
-        self._buffers: list = []  # the last batch's decoded images, reused (see _run)
 
     def encode_params(self, quality: int):
         nv = self.nv
@@ -221,13 +220,7 @@ class Renderer:
             return self._run(plans, self.stream.ptr)
 
     def _run(self, plans: list[Plan], stream: int) -> list[bytes | OssError]:
-        reuse = self._buffers[:len(plans)] if len(self._buffers) >= len(plans) else None
-        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params, cuda_stream=stream,
-                                      images=reuse)
-        # The next batch decodes into these buffers (on this lane's stream, after this batch's encode),
-        # rather than allocating and freeing a whole batch of full-size images every time.
-        self._buffers = [image for image in decoded if image is not None and _pixels(image) <= KEEP_PIXELS] \
-            if len(decoded) >= len(self._buffers) else self._buffers
+        decoded = self.decoder.decode([p.raw for p in plans], params=self.decode_params, cuda_stream=stream)
         results: list[bytes | OssError] = [b""] * len(plans)
         pending: dict[int, list[tuple[int, object]]] = {}
         for index, (p, image) in enumerate(zip(plans, decoded)):
@@ -256,14 +249,6 @@ class Renderer:
             left, top, right, bottom = step[1]
             return pixels[top:bottom, left:right]
         return orient(pixels, step[1])
-
-
-KEEP_PIXELS = 24_000_000  # a decoded image's buffer is kept for reuse up to this size (72 MB of RGB)
-
-
-def _pixels(image) -> int:
-    height, width = image.shape[:2]
-    return height * width
 
 
 class Lanes:
