@@ -100,7 +100,8 @@ def make_gpu(config: Config, metrics: Metrics) -> Gpu | None:
         return None
     from edge.gpu.probe import Probe, probe
 
-    if settings.device == "gpu" and not os.path.exists(NVIDIA_DEVICE):
+    no_driver = settings.device == "gpu" and not os.path.exists(NVIDIA_DEVICE)
+    if no_driver:
         # No driver, no GPU: say so at once, not after the probe's 1-2 s of imports.
         found = Probe(reason=f"this machine has no NVIDIA driver device ({NVIDIA_DEVICE})")
     else:
@@ -109,7 +110,8 @@ def make_gpu(config: Config, metrics: Metrics) -> Gpu | None:
         if settings.enabled == "on":
             raise ConfigError(f'gpu.enabled: "on", but no usable GPU was found ({found.reason}); '
                               'set it to "auto" to run on the CPU workers alone')
-        log.info("no GPU path: %s", found.reason)
+        # A machine without a GPU is the common case, not news; a GPU that failed its probe is.
+        (log.debug if no_driver else log.info)("no GPU path: %s", found.reason)
         return None
     log.info("GPU path on: %s", found.renderer)
     return Gpu(settings, found.renderer, found.hardware, config.server.job_timeout, config.limits.source_bytes,
