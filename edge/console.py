@@ -31,15 +31,15 @@ from aiohttp import web
 from edge import dialects, signing, spellings
 from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidAccessKeyId, InvalidArgument, MissingArgument, NoSuchBucket
-from edge.objects import _exists
 from edge.origin import ORIGIN
 from edge.pipeline import OPERATIONS
+from edge.sources import object_exists
 
 PREFIX = "/_edge/console"
 SIGN_IN_SECONDS = 12 * 3600
 URL_SECONDS = 3600  # signed URLs handed to the page
 MAX_KEYS = 500  # keys listed from a folder source
-_PAGE = Path(__file__).with_name("console.html")
+_PAGE = Path(__file__).with_name("console.html").read_text()  # once: edge.app imports this module only when on
 _LISTED = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".mp4",
            ".mov", ".webm")
 
@@ -58,7 +58,7 @@ def add_routes(app: web.Application) -> None:
 async def _page(request: web.Request) -> web.Response:
     # No other host is ever asked for anything: scripts, styles and images are this page's or this server's.
     policy = "default-src 'self'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-    return web.Response(text=_PAGE.read_text(), content_type="text/html",
+    return web.Response(text=_PAGE, content_type="text/html",
                         headers={"Content-Security-Policy": policy, "Cache-Control": "no-store"})
 
 
@@ -125,7 +125,7 @@ async def _render(request: web.Request) -> web.Response:
     if not key:
         raise MissingArgument("key: pick an object of the bucket")
     source = origin.sources[bucket.name]
-    exists = partial(_exists, source)
+    exists = partial(object_exists, source)
     original = await source.stat(key)
     answer = {"original": {"url": _url(request, bucket, key), "bytes": original.size,
                            "content_type": original.content_type, "etag": original.etag}}

@@ -8,10 +8,10 @@ from aiohttp import web
 
 from edge import auth, dialects, saveas
 from edge.config import BucketConfig, Config
-from edge.errors import InvalidArgument, InvalidObjectName, MethodNotAllowed, NoSuchBucket, NoSuchKey
+from edge.errors import InvalidArgument, MethodNotAllowed, NoSuchBucket
 from edge.origin import ORIGIN
 from edge.responses import rendition_response
-from edge.sources import Source
+from edge.sources import object_exists
 
 
 def address(request: web.Request, config: Config) -> tuple[BucketConfig, str]:
@@ -30,15 +30,6 @@ def address(request: web.Request, config: Config) -> tuple[BucketConfig, str]:
     return bucket, key
 
 
-async def _exists(source: Source, key: str) -> bool:
-    """Whether the source has an object named `key` (what the dialects' key rule asks)."""
-    try:
-        await source.stat(key)
-    except (NoSuchKey, InvalidObjectName):
-        return False
-    return True
-
-
 async def handle(request: web.Request) -> web.StreamResponse:
     saving = request.method == "POST" and "x-oss-process" in request.query
     if request.method not in ("GET", "HEAD") and not saving:
@@ -51,7 +42,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if saving:
         return await saveas.handle(request, bucket, key, signer)
     source = origin.sources[bucket.name]
-    asked = await dialects.parse(key, request.query, bucket, partial(_exists, source))
+    asked = await dialects.parse(key, request.query, bucket, partial(object_exists, source))
     request["dialect"] = asked.dialect
     auth.authorize(bucket, asked, signer)
     cache_control = bucket.signed_cache_control if signer or bucket.private else bucket.cache_control

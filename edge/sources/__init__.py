@@ -14,7 +14,7 @@ from typing import AsyncIterator, Protocol
 
 from aiohttp import web
 
-from edge.errors import InvalidObjectName
+from edge.errors import InvalidObjectName, NoSuchKey
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,13 @@ class Source(Protocol):
 
     def cleanup_ctx(self, app) -> AsyncIterator[None]:
         """aiohttp cleanup context: what the source opens (connections, a client) lives while it runs."""
+
+
+async def object_exists(source: Source, key: str) -> bool:
+    """Whether `source` has an object named `key` (what the dialects' key rule asks: is the whole
+    of `photo@!small` a key, or `photo` with the style `small`?)."""
+    try:
+        await source.stat(key)
+    except (NoSuchKey, InvalidObjectName):
+        return False
+    return True
