@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import sys
+from urllib.parse import urlsplit
 
 from edge import config as config_module
 from edge.config import Config, ConfigError
@@ -76,10 +77,9 @@ def _sign(args: argparse.Namespace) -> int:
             raise ConfigError(f"buckets.{bucket.name}.access_keys: give --key-id, one of: "
                               f"{', '.join(bucket.access_keys) or 'none configured'}")
         endpoint = args.endpoint or _base_url(config)
-        host = endpoint.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].lower()
         print(signing.sign_url(endpoint, bucket.name, args.key, key_id, bucket.access_keys[key_id], args.expires,
                                version=args.version, process=args.process, region=args.region,
-                               cname=host in bucket.domains))
+                               cname=bucket.is_bound_to(urlsplit(endpoint).netloc)))
     except (ConfigError, ValueError) as exc:
         print(f"edge: {exc}", file=sys.stderr)
         return 2

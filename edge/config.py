@@ -165,6 +165,11 @@ class BucketConfig:
     # Renditions without an explicit format get avif/webp by the Accept header (and Vary: Accept).
     auto_format: bool = False
 
+    def is_bound_to(self, host: str) -> bool:
+        """Whether `host` (a Host header or a URL's host[:port]; port ignored, case-insensitive) is one
+        of `domains`: a request to it names no bucket, and a URL signed for it is `/<key>` (cname)."""
+        return (host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host) in self.domains
+
 
 def _are_networks(values: tuple[str, ...]) -> bool:
     try:
@@ -244,11 +249,7 @@ class Config:
 
     def bucket_for_host(self, host: str) -> BucketConfig | None:
         """The bucket whose `domains` holds `host` (port ignored, case-insensitive), if any."""
-        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host
-        for bucket in self.buckets.values():
-            if name in bucket.domains:
-                return bucket
-        return None
+        return next((bucket for bucket in self.buckets.values() if bucket.is_bound_to(host)), None)
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None,

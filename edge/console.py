@@ -211,8 +211,7 @@ def _url(request: web.Request, bucket: BucketConfig, key: str, query: dict[str, 
     process = query.pop("x-oss-process", "")
     if query:  # an imageMogr2 spelling: shown, but only new-API URLs are signed here
         return ""
-    endpoint = f"{request.scheme}://{request.host}"
-    host = request.host.rsplit(":", 1)[0].lower()
-    return signing.sign_url(endpoint, bucket.name, key, key_id, bucket.access_keys[key_id], URL_SECONDS,
-                            version="v4", process=process, cname=host in bucket.domains)
+    return signing.sign_url(f"{request.scheme}://{request.host}", bucket.name, key, key_id,
+                            bucket.access_keys[key_id], URL_SECONDS, version="v4", process=process,
+                            cname=bucket.is_bound_to(request.host))
 
