@@ -29,10 +29,12 @@ class IndexCrop(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "IndexCrop":
-        x, y, i = cls.read(params).values()
-        if x is None and y is None:
+        given = cls.read(params)
+        if given["x"] is None and given["y"] is None:
             raise MissingArgument("indexcrop: x or y is required")
-        return cls(None if y is not None else x, y, i)
+        if given["y"] is not None:
+            given["x"] = None  # y wins
+        return cls(**given)
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int] | None:
         """The (left, top, right, bottom) strip of a `width` x `height` image, or None past the last."""

@@ -21,10 +21,12 @@ class Quality(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "Quality":
-        q, absolute = cls.read(params).values()
-        if q is None and absolute is None:
+        given = cls.read(params)
+        if given["q"] is None and given["Q"] is None:
             raise MissingArgument("quality: q or Q is required")
-        return cls(None, absolute) if absolute is not None else cls(q, None)
+        if given["Q"] is not None:
+            given["q"] = None  # Q wins
+        return cls(**given)
 
     def on_gpu(self) -> GpuStep | str:
         return GpuSetting()

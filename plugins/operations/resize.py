@@ -38,16 +38,19 @@ class Resize(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "Resize":
-        m, w, h, l, s, p, limit, color = cls.read(params).values()
-        if p is not None and any(v is not None for v in (w, h, l, s)):
+        given = cls.read(params)
+        sides = [given[name] for name in ("w", "h", "l", "s")]
+        if given["p"] is not None and any(v is not None for v in sides):
             raise InvalidArgument("resize: p cannot be combined with w, h, l or s")
-        if all(v is None for v in (w, h, l, s, p)):
+        if given["p"] is None and all(v is None for v in sides):
             raise MissingArgument("resize: one of w, h, l, s or p is required")
-        if w is not None or h is not None:
-            l = s = None
-        if p is not None:
-            m = "lfit"  # a percentage scales both sides alike: the mode changes nothing
-        return cls(m, w, h, l, s, p, limit, color if m == "pad" else "FFFFFF")
+        if given["w"] is not None or given["h"] is not None:
+            given["l"] = given["s"] = None
+        if given["p"] is not None:
+            given["m"] = "lfit"  # a percentage scales both sides alike: the mode changes nothing
+        if given["m"] != "pad":
+            given["color"] = "FFFFFF"
+        return cls(**given)
 
     def on_gpu(self) -> GpuStep | str:
         return "resize m_pad runs on the CPU" if self.m == "pad" else GpuScale(self.plan)  # pad draws a canvas
