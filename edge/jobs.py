@@ -18,9 +18,9 @@ Each kind's `Made.meta`:
 - `SnapshotJob`: a rendition's {"content_type", "format", "width", "height", "frames"}.
 - `edge.upscale.job.UpscaleJob`: {"content_type", "note"}.
 - `GpuBatch` (renditions of any sources, made together in the GPU worker;
-  edge.gpu.render.render_batch): {"items": per job ("ok", its rendition's
-  meta, its body's length) or ("error", OssError, 0), "gpu_seconds", "images"};
-  the bodies follow one another in `body`.
+  edge.gpu.render.render_batch): {"items": per job an ItemMade (its
+  rendition's meta, its body's length) or an ItemFailed (its OssError),
+  "gpu_seconds", "images"}; the bodies follow one another in `body`.
 
 The messages of a batch before its answer (edge.batch_messages), one per
 rendition (a `BatchItem`) and the order it runs in:

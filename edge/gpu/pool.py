@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from edge.batch_messages import ItemMade
 from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
 from edge.jobs import GpuBatch, RenderJob
 from edge.metrics import Metrics
@@ -188,13 +189,13 @@ class GpuPool:
             return
         self.metrics.gpu_seconds.observe(meta["gpu_seconds"])
         offset = 0
-        for waiting, (item_status, result, length) in zip(batch, meta["items"]):
-            self.metrics.gpu_jobs.labels("ok" if item_status == "ok" else "error").inc()
-            if item_status == "ok":
-                _settle(waiting, result=(result, body[offset:offset + length]))
+        for waiting, item in zip(batch, meta["items"]):
+            self.metrics.gpu_jobs.labels(item.status).inc()
+            if isinstance(item, ItemMade):
+                _settle(waiting, result=(item.meta, body[offset:offset + item.length]))
+                offset += item.length
             else:
-                _settle(waiting, exception=result)
-            offset += length
+                _settle(waiting, exception=item.error)
 
     async def _failed(self, batch: list[_Waiting], outcome: str, error: OssError) -> None:
         worker, self._worker = self._worker, None

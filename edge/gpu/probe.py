@@ -122,9 +122,10 @@ def _check(cpu: bool) -> dict:
         except Exception as exc:  # e.g. no hardware JPEG decoder on this device: try CUDA's
             failures.append(f"{type(exc).__name__}: {exc}")
             continue
-        if meta["items"][0][0] == "ok" and body[:2] == b"\xff\xd8":
+        item = meta["items"][0]
+        if item.status == "ok" and body[:2] == b"\xff\xd8":
             return {"renderer": renderer_id(cpu=cpu, hardware=attempt), "hardware": attempt}
-        failures.append(f"the test rendition failed: {meta['items'][0][1]}")
+        failures.append(f"the test rendition failed: {item.error}")
     return {"error": "the GPU path could not make a test rendition: " + "; ".join(failures)}
 
 

@@ -18,6 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from edge import truncation
+from edge.batch_messages import BatchItem, ItemFailed, ItemMade
 from edge.codecs import effective_quality, estimate_jpeg_quality, output_format
 from edge.errors import BadRequest, ImageTooLarge, OssError
 from edge.frames import Frames, RenderContext
@@ -327,7 +328,7 @@ def renderer() -> Lanes:
 
 
 def render_batch(renderer: Lanes | Renderer, batch: GpuBatch, blob: bytes) -> tuple[dict, bytes]:
-    """Make every job of `batch`: ({"items": [("ok", meta, length) | ("error", OssError, 0)], "gpu_seconds":
+    """Make every job of `batch`: ({"items": an ItemMade or ItemFailed per job, in order, "gpu_seconds":
     time from the first plan to the last encoded byte, "images": how many reached the GPU}, the bodies in
     order). One job's error is its own item; an error of the GPU itself raises (the whole batch fails)."""
     sources, offset = [], 0
@@ -337,13 +338,14 @@ def render_batch(renderer: Lanes | Renderer, batch: GpuBatch, blob: bytes) -> tu
     started = time.perf_counter()
     made = renderer.make(sources)
     gpu_seconds = time.perf_counter() - started
-    items, bodies = [], []
-    for p, result in made:
+    items: list[BatchItem] = []
+    bodies = []
+    for index, (p, result) in enumerate(made):
         if isinstance(result, OssError):
-            items.append(("error", result, 0))
+            items.append(ItemFailed(index, result))
             continue
-        items.append(("ok", {"content_type": "image/jpeg", "format": "jpg", "width": p.size[0],
-                             "height": p.size[1], "frames": 1}, len(result)))
+        items.append(ItemMade(index, {"content_type": "image/jpeg", "format": "jpg", "width": p.size[0],
+                                      "height": p.size[1], "frames": 1}, len(result)))
         bodies.append(result)
     return {"items": items, "gpu_seconds": gpu_seconds, "images": sum(p is not None for p, _ in made)}, \
         b"".join(bodies)
