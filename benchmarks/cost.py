@@ -17,9 +17,11 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge import cost  # noqa: E402
+from edge import codecs, cost  # noqa: E402
+from edge.config import Limits  # noqa: E402
+from edge.frames import Frames, RenderContext  # noqa: E402
 from edge.codecs import pillow_heif  # noqa: E402,F401  (registers the HEIF encoder)
-from edge.demo import landscape  # noqa: E402
+from edge.demo import bouncing_ball, landscape  # noqa: E402
 
 
 def cpu_ns_per_pixel(work, pixels: int, repeat: int = 3) -> float:
@@ -57,9 +59,31 @@ def main() -> None:
     for name, (pillow, options) in encoders.items():
         rows.append((f"encode {name}", lambda p=pillow, o=options: photo.save(io.BytesIO(), p, **o), pixels,
                      cost.ENCODE_NS[name]))
+    rows += webp_of_gif_or_png_rows(photo)
     print(f"{'stage':32} {'measured ns/px':>15} {'edge.cost':>10}")
     for label, work, count, constant in rows:
         print(f"{label:32} {cpu_ns_per_pixel(work, count):15.1f} {constant:10}")
+
+
+def webp_of_gif_or_png_rows(photo: Image.Image) -> list[tuple]:
+    """edge.codecs.encode's WebP of GIF and PNG sources, per pixel of all frames: an animation with
+    minimize_size, a resized drawing (palette, its check, lossless) and frames of a "drawn" source
+    that fail the check (palette, check, then lossy): the worst case edge.cost bounds."""
+    frames = [photo.resize((480, 270), Image.Resampling.BILINEAR, box=(40 * i, 30 * i, 1200 + 40 * i, 705 + 30 * i))
+              for i in range(12)]
+    clip = Frames([f.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).convert("RGB") for f in frames], [80] * 12, 0)
+    drawing = Frames([im.resize((240, 135), Image.Resampling.LANCZOS) for im in bouncing_ball(480, 270, 12)], [80] * 12, 0)
+    resized_photo = Frames([f.resize((240, 135), Image.Resampling.LANCZOS) for f in frames], [80] * 12, 0)
+
+    def encoding(made: Frames, gif_bytes: int):
+        ctx = RenderContext(Limits(), "GIF", source_bytes=gif_bytes, source_size=(480, 270), source_frames=12,
+                            output_format="webp")
+        return lambda: codecs.encode(made, ctx)
+
+    drawn_bytes, dithered_bytes = 480 * 270 * 12 // 100, 480 * 270 * 12 // 2
+    return [(f"encode webp: {label}", encoding(made, size), made.size[0] * made.size[1] * 12, cost.WEBP_OF_GIF_OR_PNG_NS)
+            for label, made, size in (("dithered clip", clip, dithered_bytes), ("resized drawing", drawing, drawn_bytes),
+                                      ("failed drawing check", resized_photo, drawn_bytes))]
 
 
 if __name__ == "__main__":

@@ -100,12 +100,8 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
     images = frames.images if fmt.animation else frames.images[:1]
     images = [_to_output_mode(im, fmt) for im in images]
     out = io.BytesIO()
-    options = (fmt.name == "webp" and _gif_or_drawing_to_webp_options(frames, ctx)) or _save_options(fmt, ctx)
-    if options.get("lossless") and (frames.size not in (ctx.source_size, ctx.source_size[::-1])
-                                    or any(im.getcolors(256) is None for im in images)):
-        # A drawing resampled (resized, turned) gains in-between colours, and lossless WebP pays for
-        # each of them: it is stored in its GIF rendition's palette instead (docs/compression.md).
-        images = [_palette(im).convert(im.mode) for im in images]
+    planned = _webp_of_gif_or_drawing(images, frames, ctx) if fmt.name == "webp" else None
+    images, options = planned or (images, _save_options(fmt, ctx))
     if len(images) > 1:
         options.update(save_all=True, append_images=images[1:], duration=frames.durations)
         if frames.loop is not None:
@@ -220,7 +216,11 @@ GIF_QUALITY = 70
 # LZW stores a dithered clip in 0.2-0.9 B per pixel over all frames, drawings and screen recordings
 # in under 0.05; zlib stores drawn stills (screenshots, charts, flat logos) in 0.002-0.03 B per pixel
 # and channel, a shaded logo in 0.18, photographs (grey ones too) in 0.17-0.8 (docs/compression.md).
-_DRAWN_GIF_BPP, _DRAWN_PNG_BPP_CHANNEL = 0.1, 0.1
+_DRAWN_GIF_BPP, _DRAWN_PNG_BPP_CHANNEL = 0.1, 0.05
+# ... and under how many bytes a pixel (zlib's quickest level) the palette indices of frames brought
+# to a palette are still a drawing's: resized drawings give 0.02-0.12, shaded logos, scanned pages
+# and photographs 0.13-0.5. Over it, lossless WebP would cost 2-5x lossy's CPU for more bytes.
+_DRAWN_INDICES_BPP = 0.15
 _WEBP_LOSSLESS = {"lossless": True, "quality": 75, "method": 4, "minimize_size": True}
 
 
@@ -235,20 +235,30 @@ def drawn(ctx: RenderContext, channels: int) -> bool:
     return ctx.source_format == "PNG" and ctx.source_bytes < _DRAWN_PNG_BPP_CHANNEL * pixels * channels
 
 
-def _gif_or_drawing_to_webp_options(frames: Frames, ctx: RenderContext) -> dict | None:
-    """The WebP (animated or not) settings for a GIF or a drawn PNG; None for other sources, which
-    take the calibrated lossy encoder. Lossless for a drawing, where it is smaller than lossy and
-    exact (encode() first brings resampled frames, and frames of over 256 colours, to their GIF
-    rendition's palette); lossy for a dithered, photo-like GIF, where it is 4-6x smaller than
-    lossless. minimize_size lets libwebp choose each frame's key-frame or difference encoding for
-    the fewest bytes: 1-8 % fewer at 1.0-1.4x the CPU of gif2webp's default (docs/compression.md)."""
+def _webp_of_gif_or_drawing(images: list[Image.Image], frames: Frames,
+                            ctx: RenderContext) -> tuple[list[Image.Image], dict] | None:
+    """The `images` (RGB or RGBA, from `frames`) to write as WebP, animated or not, and the settings,
+    for a GIF or a drawn PNG; None for other sources, which take the calibrated lossy encoder.
+
+    A drawing is lossless, where it is smaller than lossy and exact. Frames resampled (resized,
+    turned) or of over 256 colours are first brought to their GIF rendition's palette (_palette):
+    resampling gives a flat drawing in-between colours at every edge, and lossless WebP pays for each.
+    When even those frames are not a drawing's (_DRAWN_INDICES_BPP), or for a dithered, photo-like
+    GIF, lossy, 4-6x smaller there. minimize_size lets libwebp choose each frame's key-frame or
+    difference encoding for the fewest bytes: 1-8 % fewer at 1.0-1.4x the CPU of gif2webp's default
+    (docs/compression.md)."""
     if drawn(ctx, len(frames.images[0].getbands())):
-        return dict(_WEBP_LOSSLESS)  # a copy: encode() adds the frames to it
+        if frames.size in (ctx.source_size, ctx.source_size[::-1]) and all(im.getcolors(256) for im in images):
+            return images, dict(_WEBP_LOSSLESS)  # a copy: encode() adds the frames to it
+        indexed = [_palette(im) for im in images]
+        pixels = frames.size[0] * frames.size[1] * len(images)
+        if sum(len(zlib.compress(im.tobytes(), 1)) for im in indexed) < _DRAWN_INDICES_BPP * pixels:
+            return [p.convert(im.mode) for p, im in zip(indexed, images)], dict(_WEBP_LOSSLESS)
     if ctx.source_format != "GIF":
         return None
     asked = ctx.quality_absolute is not None or ctx.quality_relative is not None
     quality = effective_quality(ctx) if asked else GIF_QUALITY
-    return {**encoder_options("webp", calibrated_quality("webp", quality)), "minimize_size": True}
+    return images, {**encoder_options("webp", calibrated_quality("webp", quality)), "minimize_size": True}
 
 
 def _palette(im: Image.Image) -> Image.Image:

@@ -40,6 +40,10 @@ COMPOSITE_NS = 15    # alpha-compositing a watermark block
 JPEG_ENTROPY_NS, JPEG_IDCT_NS = 3, 4
 DECODE_NS = {"PNG": 20, "GIF": 10, "WEBP": 20, "BMP": 2, "TIFF": 5, "HEIF": 40, "AVIF": 40}
 ENCODE_NS = {"jpg": 6, "png": 100, "webp": 120, "bmp": 3, "gif": 20, "tiff": 3, "heic": 1600, "avif": 160}
+# WebP of an animation, a GIF or a PNG, per pixel of all frames: libwebp's minimize_size (each frame
+# tried as a key frame and as a difference), and for a drawing the palette, its check and lossless
+# WebP, or lossy after them when the check fails (edge.codecs): 140-290 measured, the last the worst.
+WEBP_OF_GIF_OR_PNG_NS = 320
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,9 @@ def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits"
         stages.append((step.canonical(), frames * ns * shrink))
         shrink = 1.0
     if max(width, height) <= max_side:
-        stages.append((f"format,{output}", frames * width * height * ENCODE_NS.get(output, 20)))
+        drawing_or_animation = output == "webp" and (frames > 1 or source.format in ("GIF", "PNG"))
+        per_pixel = WEBP_OF_GIF_OR_PNG_NS if drawing_or_animation else ENCODE_NS.get(output, 20)
+        stages.append((f"format,{output}", frames * width * height * per_pixel))
     return stages
 
 

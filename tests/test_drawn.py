@@ -9,10 +9,11 @@ from PIL import Image, ImageChops, ImageDraw
 from skimage import data as skdata
 
 from conftest import render
-from edge import registry
+from edge import codecs, cost, registry
 from edge.config import Limits
 from edge.demo import bouncing_ball, landscape, logo
-from edge.errors import OssError
+from edge.errors import InvalidArgument, OssError
+from edge.frames import Frames, RenderContext
 from edge.jobs import RenderJob
 from edge.pipeline import Pipeline
 
@@ -151,3 +152,26 @@ def test_a_truncated_drawn_gif_is_a_clear_error(ball):
     with pytest.raises(OssError) as raised:
         rendition(ball[: len(ball) // 2], "image/resize,w_160/format,webp")
     assert raised.value.status == 400
+
+
+def test_the_cost_estimate_counts_minimize_size_and_the_drawing_check():
+    # libwebp's minimize_size and the palette check cost up to ~290 ns a frame pixel (benchmarks/cost.py),
+    # not the 120 of a still photo's WebP: 20 frames of 1080p are over the budget before any decode.
+    longer = cost.Source("GIF", (1920, 1080), (1920, 1080), frames=20)
+    with pytest.raises(InvalidArgument, match=r"with format,webp the rendition of 20 frames of a 1920x1080 image"):
+        cost.check(Pipeline.parse("image/format,webp"), longer, "webp", Limits())
+    shorter = cost.Source("GIF", (1920, 1080), (1920, 1080), frames=6)
+    assert cost.check(Pipeline.parse("image/format,webp"), shorter, "webp", Limits()) < Limits().work_budget_ms
+    photo = cost.Source("JPEG", (1920, 1080), (1920, 1080), frames=1)
+    assert cost.check(Pipeline.parse("image/format,webp"), photo, "webp", Limits()) < 400
+
+
+def test_frames_that_fail_the_drawing_check_are_written_lossy():
+    # A GIF that stored as a drawing, whose frames after the steps hold a photograph's detail:
+    # its palette indices are no drawing's, so lossy (lossless would cost 2-5x the CPU, for more bytes).
+    photo = Image.fromarray(skdata.astronaut()).resize((200, 200))
+    frames = Frames([photo, photo.rotate(5)], [80, 80], 0)
+    ctx = RenderContext(Limits(), "GIF", source_bytes=2000, source_size=(400, 400), source_frames=2,
+                        output_format="webp")
+    body, _ = codecs.encode(frames, ctx)
+    assert b"VP8 " in chunks(body) and b"VP8L" not in chunks(body)
