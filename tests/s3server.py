@@ -30,9 +30,10 @@ _ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*
 
 
 class S3Server:
-    """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log.
-    Its methods import conftest's helpers when they run, not this file at its top: the server
-    process (this file run) needs none of the test machinery."""
+    """moto's server on a free loopback port (or `port`), its requests logged to `folder`/s3-PORT.log;
+    used as a context manager, it is stopped when the block ends. Its methods import conftest's
+    helpers when they run, not this file at its top: the server process (this file run) needs none
+    of the test machinery."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
         from conftest import free_port
@@ -60,6 +61,12 @@ class S3Server:
 
         if self.process is not None:
             stop_process(self.process)
+
+    def __enter__(self) -> "S3Server":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def client(self, access_key_id: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY):
         """A boto3 S3 client for this server (path-style)."""

@@ -96,8 +96,7 @@ def test_the_log_throttle_writes_one_line_per_interval_and_every_change_of_state
 
 def test_a_hung_redis_is_skipped_after_a_few_requests_and_readyz_says_degraded(tmp_path, samples):
     with redis_server(tmp_path) as (redis, url):
-        srv = cache_server(tmp_path, samples, f'memory_bytes = 0\nredis_url = "{url}"', name="hung")
-        try:
+        with cache_server(tmp_path, samples, f'memory_bytes = 0\nredis_url = "{url}"', name="hung") as srv:
             assert process(srv, "small.jpg", "image/resize,w_60").headers["X-Cache"] == "MISS"
             assert process(srv, "small.jpg", "image/resize,w_60").headers["X-Cache"] == "HIT-REDIS"
             redis.send_signal(signal.SIGSTOP)
@@ -132,8 +131,6 @@ def test_a_hung_redis_is_skipped_after_a_few_requests_and_readyz_says_degraded(t
             assert srv.metric("edge_breaker_state", dependency="redis") == 0
             assert process(srv, "small.jpg", "image/resize,w_60").headers["X-Cache"] == "HIT-REDIS"
             assert any("redis: circuit closed" in line for line in srv.logs().splitlines())
-        finally:
-            srv.stop()
 
 
 def assert_disk_degraded(srv: Server, state: str) -> None:
@@ -170,8 +167,7 @@ def test_a_read_only_disk_still_serves_its_hits_and_stops_writing(tmp_path, samp
 def test_a_disk_filled_by_someone_else_is_trimmed_and_writes_back_off(tmp_path, samples):
     with tmpfs(tmp_path / "disk", "2m") as disk:
         settings = f'memory_bytes = 0\ndisk_path = "{disk}/cache"\ndisk_bytes = 100000000'
-        srv = cache_server(tmp_path, samples, settings, name="full")
-        try:
+        with cache_server(tmp_path, samples, settings, name="full") as srv:
             for width in (300, 301, 302, 303):  # ~200 kB each
                 assert process(srv, "photo.jpg", f"image/resize,w_{width}/format,bmp").headers["X-Cache"] == "MISS"
             oldest, *kept = by_age(disk / "cache")
@@ -185,8 +181,6 @@ def test_a_disk_filled_by_someone_else_is_trimmed_and_writes_back_off(tmp_path, 
             hit = process(srv, "photo.jpg", "image/resize,w_303/format,bmp")
             assert hit.headers["X-Cache"] == "HIT-DISK"
             assert_disk_degraded(srv, "full")
-        finally:
-            srv.stop()
 
 
 @pytest.mark.slow

@@ -118,7 +118,7 @@ def test_unreachable_upstream_is_our_own_502(tmp_path):
     from conftest import Server, free_port
 
     dead = free_port()
-    srv = Server(tmp_path, f"""
+    with Server(tmp_path, f"""
 [server]
 port = {{port}}
 workers = 1
@@ -126,16 +126,13 @@ workers = 1
 connect_timeout = 1
 [buckets.gone]
 source = "http://127.0.0.1:{dead}/"
-""", name="dead-upstream")
-    try:
+""", name="dead-upstream") as srv:
         for path in ("/gone/a.jpg", "/gone/a.jpg?x-oss-process=image/resize,w_5"):
             response = srv.get(path)
             assert response.status_code == 502
             assert "<Code>SourceUnavailable</Code>" in response.text
             assert "Traceback" not in response.text
         assert srv.get("/readyz").status_code == 503
-    finally:
-        srv.stop()
 
 
 @pytest.mark.parametrize("cname", [True, False])

@@ -43,20 +43,14 @@ def test_the_store_example_loads(tmp_path):
 
 
 def test_the_minio_example_serves_renditions_from_a_real_s3_server(tmp_path):
-    s3 = S3Server(tmp_path)
-    try:
+    with S3Server(tmp_path) as s3:
         client = s3.client()
         client.create_bucket(Bucket="photos")
         write_samples(tmp_path / "samples")
         client.put_object(Bucket="photos", Key="originals/cat.jpg",
                           Body=(tmp_path / "samples" / "photo.jpg").read_bytes())
         example = served_by(storage_example("MinIO (and other self-hosted servers)"), s3, {})
-        srv = Server(tmp_path, "[server]\nport = {port}\nworkers = 1\n" + example, name="minio-example")
-        try:
+        with Server(tmp_path, "[server]\nport = {port}\nworkers = 1\n" + example, name="minio-example") as srv:
             answer = srv.get("/photos/cat.jpg", params={"x-oss-process": "image/resize,w_100"})
             assert open_image(answer).size == (100, 75)
             assert srv.get("/readyz").json()["status"] == "ready"
-        finally:
-            srv.stop()
-    finally:
-        s3.stop()

@@ -29,11 +29,10 @@ def jpeg(colour) -> bytes:
 
 
 def test_refused_credentials_and_a_missing_bucket(tmp_path):
-    s3 = S3Server(tmp_path)
-    try:
+    with S3Server(tmp_path) as s3:
         s3.client().create_bucket(Bucket="originals")
         s3.client().put_object(Bucket="originals", Key="photo.jpg", Body=jpeg((200, 0, 0)))
-        srv = Server(tmp_path, f"""
+        with Server(tmp_path, f"""
 [server]
 port = {{port}}
 workers = 1
@@ -45,8 +44,7 @@ source = "s3://originals"
 source = "s3://no-such-bucket/x"
 [buckets.nobucket.s3]
 {s3.toml()}
-""", name="refused")
-        try:
+""", name="refused") as srv:
             wait_logged(srv, f"the S3 bucket originals at {s3.url} refused our credentials")
             wait_logged(srv, f"the S3 bucket no-such-bucket at {s3.url} does not exist")
             ready = srv.get("/readyz")
@@ -67,10 +65,6 @@ source = "s3://no-such-bucket/x"
             assert checked.returncode == 1, checked.stdout + checked.stderr
             assert f"bucket refused: the S3 bucket originals at {s3.url} refused our credentials" in checked.stdout
             assert f"bucket nobucket: the S3 bucket no-such-bucket at {s3.url} does not exist" in checked.stdout
-        finally:
-            srv.stop()
-    finally:
-        s3.stop()
 
 
 def test_a_bucket_that_never_answers_is_a_gateway_timeout_within_fetch_timeout(tmp_path):

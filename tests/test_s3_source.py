@@ -225,7 +225,7 @@ def test_credentials_from_the_aws_environment(tmp_path, s3, monkeypatch):
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)  # the edge process inherits them
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-    srv = Server(tmp_path, f"""
+    with Server(tmp_path, f"""
 [server]
 port = {{port}}
 workers = 1
@@ -234,9 +234,6 @@ source = "s3://originals/photos"
 [buckets.pics.s3]
 endpoint_url = "{s3.url}"
 addressing_style = "path"
-""", name="env-keys")
-    try:
+""", name="env-keys") as srv:
         assert open_image(srv.get("/pics/photo.jpg", params={"x-oss-process": "image/resize,w_40"})).size == (40, 30)
         assert srv.get("/readyz").status_code == 200
-    finally:
-        srv.stop()

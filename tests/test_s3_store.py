@@ -44,8 +44,8 @@ def wait_stored(s3, count: int) -> None:
 
 def test_two_instances_serve_each_others_renditions_also_after_restarting(tmp_path, s3, samples):
     config = instance_config(s3, samples)
-    first, second = Server(tmp_path, config, "first"), Server(tmp_path, config, "second")
-    try:
+    with (Server(tmp_path, config, "first") as first,
+          Server(tmp_path, config, "second") as second):
         made = first.get("/test/photo.jpg", params={"x-oss-process": "image/resize,w_120"})
         assert made.headers["X-Cache"] == "MISS" and open_image(made).size == (120, 90)
         wait_stored(s3, 1)
@@ -62,25 +62,18 @@ def test_two_instances_serve_each_others_renditions_also_after_restarting(tmp_pa
         # The hit was copied into memory: asked again, it does not go to the bucket.
         assert second.get("/test/photo.jpg", params={"x-oss-process": "image/resize,w_120"}).headers["X-Cache"] \
             == "HIT"
-    finally:
-        first.stop()
-        second.stop()
-    first, second = Server(tmp_path, config, "first"), Server(tmp_path, config, "second")
-    try:
+    with (Server(tmp_path, config, "first") as first,
+          Server(tmp_path, config, "second") as second):
         for srv in (first, second):
             for process, size in (("image/resize,w_120", (120, 90)), ("image/resize,w_130/format,png", (130, 98))):
                 answer = srv.get("/test/photo.jpg", params={"x-oss-process": process})
                 assert answer.headers["X-Cache"] == "HIT-STORE" and open_image(answer).size == size
             assert srv.metric("edge_renders_total") == 0
             assert srv.metric("edge_cache_lookups_total", level="store", result="hit") == 2
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_a_store_that_refuses_our_credentials_costs_renditions_not_answers(tmp_path, s3, samples):
-    srv = Server(tmp_path, instance_config(s3, samples, secret="not-the-secret"), "refused")
-    try:
+    with Server(tmp_path, instance_config(s3, samples, secret="not-the-secret"), "refused") as srv:
         wait_logged(srv, "store: the bucket renditions cannot be used (it refused our credentials")
         for width in (50, 51, 52, 53):
             answer = srv.get("/test/photo.jpg", params={"x-oss-process": f"image/resize,w_{width}"})
@@ -89,15 +82,12 @@ def test_a_store_that_refuses_our_credentials_costs_renditions_not_answers(tmp_p
         assert ready.status_code == 200 and ready.json()["status"] == "degraded", ready.text
         assert any("store" in problem and "credentials" in problem for problem in ready.json()["problems"])
         assert "Traceback" not in srv.logs()
-    finally:
-        srv.stop()
 
 
 def test_a_store_that_goes_away_costs_renditions_not_answers(tmp_path, samples):
     s3 = S3Server(tmp_path)
     s3.client().create_bucket(Bucket="renditions")
-    srv = Server(tmp_path, instance_config(s3, samples), "gone")
-    try:
+    with s3, Server(tmp_path, instance_config(s3, samples), "gone") as srv:
         assert srv.get("/test/photo.jpg", params={"x-oss-process": "image/resize,w_70"}).status_code == 200
         s3.stop()
         for width in range(71, 77):
@@ -108,6 +98,3 @@ def test_a_store_that_goes_away_costs_renditions_not_answers(tmp_path, samples):
         ready = srv.get("/readyz").json()
         assert ready["status"] == "degraded" and any(p.startswith("store: circuit open") for p in ready["problems"])
         assert "Traceback" not in srv.logs()
-    finally:
-        srv.stop()
-        s3.stop()
