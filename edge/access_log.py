@@ -17,6 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from multidict import istr
 
 from edge.logs import utc_text
+from edge.request_keys import CANONICAL, DIALECT, TRACE_ID
 
 _REQUEST_ID, _X_CACHE, _TRACEPARENT = istr("x-oss-request-id"), istr("X-Cache"), istr("traceparent")
 # W3C Trace Context: version-traceid-parentid-flags; an all-zero trace or parent id is invalid.
@@ -26,7 +27,7 @@ _TRACEPARENT_FORM = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9
 def trace_id(request: web.BaseRequest) -> str:
     """The request's trace id: its span's (edge.tracing) or else the `traceparent` header's; "" when
     neither (a malformed header is ignored, as W3C Trace Context says)."""
-    known = request.get("trace_id")
+    known = request.get(TRACE_ID)
     if known:
         return known
     match = _TRACEPARENT_FORM.match(request.headers.get(_TRACEPARENT, ""))
@@ -78,8 +79,8 @@ class JsonAccessLog(AccessLog):
             "message": f"{request.method} {request.path} {response.status}",
             "request_id": response.headers.get(_REQUEST_ID), "method": request.method, "path": request.path,
             "query": request.query_string or None, "status": response.status, "bytes": _body_bytes(request, response),
-            "duration": round(seconds, 6), "dialect": request.get("dialect"), "cache": response.headers.get(_X_CACHE),
-            "canonical": request.get("canonical"), "trace_id": trace_id(request) or None,
+            "duration": round(seconds, 6), "dialect": request.get(DIALECT), "cache": response.headers.get(_X_CACHE),
+            "canonical": request.get(CANONICAL), "trace_id": trace_id(request) or None,
             "remote": request.remote, "referer": headers.get(hdrs.REFERER), "user_agent": headers.get(hdrs.USER_AGENT),
         }
         LINES.add(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -23,6 +23,7 @@ from edge.origin import ORIGIN, Origin
 from edge.originals import Originals
 from edge.pool import WorkerPool
 from edge.renditions import Renditions
+from edge.request_keys import ANSWER_STARTED, DIALECT, REQUEST_ID
 from edge.sources.http import UpstreamSession
 from edge.sources.make import make_source
 
@@ -133,7 +134,7 @@ async def _worker_pool(app: web.Application):
 async def _answer_errors(request: web.Request, handler):
     """Give every answer an `x-oss-request-id`, and every failure the OSS XML error body."""
     origin = request.app[ORIGIN]
-    request["request_id"] = rid = request_id()
+    request[REQUEST_ID] = rid = request_id()
     started = time.monotonic()
     try:
         response = await _in_flight(request, handler, origin.draining)
@@ -152,7 +153,7 @@ async def _answer_errors(request: web.Request, handler):
                                       origin.config.server.host_id)
     response.headers["x-oss-request-id"] = rid
     response.headers["Server"] = "edge"  # not aiohttp's default, which names the Python and aiohttp versions
-    dialect = request.get("dialect", "none")
+    dialect = request.get(DIALECT, "none")
     origin.metrics.requests.labels(dialect, str(response.status)).inc()
     kind = {"original": "original", "none": "other", "upscale": "upscale"}.get(dialect, "rendition")
     origin.metrics.request_seconds.labels(kind).observe(time.monotonic() - started)
@@ -169,7 +170,7 @@ async def _in_flight(request: web.Request, handler, draining: Draining) -> web.S
     try:
         return await handler(request)
     except asyncio.CancelledError:
-        if request.get("answer_started") or not draining.was_cut(task):
+        if request.get(ANSWER_STARTED) or not draining.was_cut(task):
             raise  # the client went away, or the answer is half sent: nothing else can be said
         raise ServiceUnavailable("the server is shutting down and could not finish this request in time; "
                                  "retry shortly", headers={"Connection": "close"}) from None
@@ -178,7 +179,7 @@ async def _in_flight(request: web.Request, handler, draining: Draining) -> web.S
 
 
 async def _mark_answer_started(request: web.Request, response: web.StreamResponse) -> None:
-    request["answer_started"] = True
+    request[ANSWER_STARTED] = True
 
 
 def _error_max_age(request: web.Request) -> int:

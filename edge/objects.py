@@ -10,6 +10,7 @@ from edge import auth, dialects, saveas
 from edge.config import BucketConfig, Config
 from edge.errors import InvalidArgument, MethodNotAllowed, NoSuchBucket
 from edge.origin import ORIGIN
+from edge.request_keys import DIALECT
 from edge.responses import rendition_response
 from edge.sources import object_exists
 
@@ -43,7 +44,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await saveas.handle(request, bucket, key, signer)
     source = origin.sources[bucket.name]
     asked = await dialects.parse(key, request.query, bucket, partial(object_exists, source))
-    request["dialect"] = asked.dialect
+    request[DIALECT] = asked.dialect
     auth.authorize(bucket, asked, signer)
     cache_control = bucket.signed_cache_control if signer or bucket.private else bucket.cache_control
     if asked.pipeline is None:

@@ -11,6 +11,7 @@ from edge.config import BucketConfig
 from edge.negotiation import negotiate
 from edge.origin import ORIGIN
 from edge.pipeline import Pipeline
+from edge.request_keys import CANONICAL
 from edge.sources import Source, SourceObject
 
 
@@ -23,7 +24,7 @@ async def rendition_response(request: web.Request, bucket: BucketConfig, source:
     origin = request.app[ORIGIN]
     pipeline, varies = negotiate(pipeline, request.headers.get("Accept", ""), bucket.auto_format,
                                  animated_source=obj.content_type == "image/gif")
-    request["canonical"] = pipeline.canonical()  # for the access log
+    request[CANONICAL] = pipeline.canonical()  # for the access log
     wanted = await origin.renditions.want(bucket.name, source, obj, pipeline)
     headers = {"ETag": wanted.etag, "Cache-Control": cache_control}
     if varies:

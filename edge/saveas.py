@@ -27,6 +27,7 @@ from edge.config import BucketConfig
 from edge.errors import AccessDenied, InvalidArgument, InvalidDigest, MissingArgument, RequestTimeout
 from edge.origin import ORIGIN
 from edge.pipeline import piped, split_saveas
+from edge.request_keys import DIALECT
 from edge.streams import chunks, read_capped
 
 MAX_BODY = 64 * 1024
@@ -37,7 +38,7 @@ BODY_SECONDS = 10.0
 
 async def handle(request: web.Request, bucket: BucketConfig, key: str, signer: str | None) -> web.Response:
     origin = request.app[ORIGIN]
-    request["dialect"] = "saveas"
+    request[DIALECT] = "saveas"
     if signer is None:
         raise AccessDenied("saveas writes an object: the request must be signed")
     process, params = split_saveas(_process_of(await _body(request)))

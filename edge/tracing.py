@@ -122,6 +122,8 @@ async def _traced(request: web.Request, handler):
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
+    from edge.request_keys import CANONICAL, DIALECT, TRACE_ID  # aiohttp's: not at the top (see above)
+
     if _tracer is None:  # not started yet, or stopping
         return await handler(request)
     with _tracer.start_as_current_span(
@@ -129,13 +131,13 @@ async def _traced(request: web.Request, handler):
             attributes={"http.request.method": request.method, "url.path": request.path,
                         "url.query": request.query_string, "user_agent.original": request.headers.get("User-Agent", "")},
     ) as current:
-        request["trace_id"] = format(current.get_span_context().trace_id, "032x")
+        request[TRACE_ID] = format(current.get_span_context().trace_id, "032x")
         response = await handler(request)
         current.set_attribute("http.response.status_code", response.status)
         current.set_attribute("edge.request_id", response.headers.get("x-oss-request-id", ""))
-        for fact in ("dialect", "canonical"):
+        for name, fact in (("dialect", DIALECT), ("canonical", CANONICAL)):
             if request.get(fact):
-                current.set_attribute(f"edge.{fact}", request[fact])
+                current.set_attribute(f"edge.{name}", request[fact])
         if "X-Cache" in response.headers:
             current.set_attribute("edge.cache", response.headers["X-Cache"])
         if response.status >= 500:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 
 from edge.errors import InvalidAppCode, InvalidArgument, NoSuchBucket, NoSuchKey, TranscodeUnsupported
 from edge.origin import ORIGIN
 from edge.pipeline import Pipeline
+from edge.request_keys import DIALECT
 from edge.responses import rendition_response
 
 _NAME = re.compile(r"^(?P<stem>.+)-w(?P<w>\d{1,5})-h(?P<h>\d{1,5})\.(?P<ext>heic|webp)$")
@@ -38,8 +40,8 @@ G2W = Kind("webp", (".gif",), "GIF", "webp")
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/j2h/{name}", lambda request: handle(request, J2H))
-    app.router.add_get("/g2w/{name}", lambda request: handle(request, G2W))
+    app.router.add_get("/j2h/{name}", partial(handle, kind=J2H))
+    app.router.add_get("/g2w/{name}", partial(handle, kind=G2W))
 
 
 def app_code(request: web.Request) -> str:
@@ -52,7 +54,7 @@ def app_code(request: web.Request) -> str:
 
 
 async def handle(request: web.Request, kind: Kind) -> web.StreamResponse:
-    request["dialect"] = f"transcode-{kind.output}"
+    request[DIALECT] = f"transcode-{kind.output}"
     origin = request.app[ORIGIN]
     match = _NAME.match(request.match_info["name"])
     if match is None or match["ext"] != kind.extension:

@@ -22,6 +22,7 @@ from aiohttp import web
 from edge.config import UpscaleConfig
 from edge.errors import InternalError, ProcessTimeout, ServiceUnavailable
 from edge.origin import ORIGIN
+from edge.request_keys import DIALECT, REQUEST_ID
 from edge.transcode import app_code
 from edge.upscale.addresses import AddressPolicy
 from edge.upscale.answers import refusal, task_answer
@@ -82,13 +83,13 @@ def _json(handler):
 
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
-        request["dialect"] = "upscale"  # the metrics label
+        request[DIALECT] = "upscale"  # the metrics label
         try:
             return await handler(request)
         except ApiError as exc:
             return refusal(exc)
         except Exception:
-            log.exception("upscale request %s failed", request.get("request_id"))
+            log.exception("upscale request %s failed", request.get(REQUEST_ID))
             return refusal(ServerFailure("an internal error occurred; quote the x-oss-request-id"))
 
     return answer
