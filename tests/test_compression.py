@@ -96,24 +96,3 @@ def test_a_corrupt_png_still_fails_as_pillow_fails():
     with pytest.raises((OSError, SyntaxError, ValueError)):
         codecs.load(Image.open(io.BytesIO(bytes(broken))))
 
-
-def _chunks(webp: bytes) -> set[bytes]:
-    """The FourCCs of an (animated) WebP's frame data: VP8 lossy, VP8L lossless."""
-    found, at = set(), 12
-    while at + 8 <= len(webp):
-        fourcc, size = webp[at:at + 4], int.from_bytes(webp[at + 4:at + 8], "little")
-        found.add(fourcc)
-        at += 8 + size + size % 2 if fourcc != b"ANMF" else 8 + 16  # step into a frame's own chunks
-    return found
-
-
-def test_a_dithered_gif_becomes_a_lossy_webp_and_a_drawn_one_a_lossless_one():
-    import bytes_corpus
-
-    clip = bytes_corpus.video_gif(bytes_corpus.video_frames(Image.fromarray(skdata.coffee()), (160, 90), 6))
-    drawn = bytes_corpus.cartoon_gif((160, 120), 6)
-    for gif, kind in ((clip, b"VP8 "), (drawn, b"VP8L")):
-        body = rendition(gif, "image/format,webp")
-        assert kind in _chunks(body) and len(body) < len(gif)
-        with Image.open(io.BytesIO(body)) as webp:
-            assert webp.n_frames == 6

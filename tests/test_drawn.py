@@ -3,6 +3,8 @@ rendition's palette, so its WebP is smaller than its GIF rendition with the same
 and dithered clips stay lossy (docs/compression.md)."""
 
 import io
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageDraw
@@ -16,6 +18,9 @@ from edge.errors import InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
 from edge.jobs import RenderJob
 from edge.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from bytes_corpus import cartoon_gif, video_frames, video_gif  # noqa: E402
 
 registry.load_inherited()  # the operations a worker has
 
@@ -140,6 +145,16 @@ def test_a_photograph_png_stays_lossy(photo):
     # screenshot's 0.09 only per channel; so the measure is bytes per pixel and channel.
     body = rendition(png(photo()), "image/format,webp")
     assert b"VP8 " in chunks(body) and b"VP8L" not in chunks(body)
+
+
+def test_a_dithered_gif_becomes_a_lossy_webp_and_a_drawn_one_a_lossless_one():
+    clip = video_gif(video_frames(Image.fromarray(skdata.coffee()), (160, 90), 6))
+    drawn = cartoon_gif((160, 120), 6)
+    for source, kind in ((clip, b"VP8 "), (drawn, b"VP8L")):
+        body = rendition(source, "image/format,webp")
+        assert kind in chunks(body) and len(body) < len(source)
+        with Image.open(io.BytesIO(body)) as webp:
+            assert webp.n_frames == 6
 
 
 def test_a_dithered_gif_stays_lossy_resized():
