@@ -13,6 +13,9 @@
 - GIF -> WebP: each GIF by /g2w's pipeline against gif2webp (lossless, -mixed, -lossy at
   -q 50/75/90); scores against the GIF's frames (every 3rd), and for the video-like GIFs also
   against the clip they were made from.
+- GIF -> WebP resized: each GIF at half width (the demo's animated.gif at 160) as edge's WebP and
+  GIF renditions, and gif2webp (lossless, -min_size, -lossy at -q 50/75/90) on that GIF rendition;
+  scores against the resized frames.
 
 Bytes, SSIMULACRA2, SSIM and CPU ms (edge: its render call, decode and resize included; anchors:
 the child process's user+system time, encode only). Writes benchmarks/results/bytes.json, the
@@ -46,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge import codecs, registry  # noqa: E402
 from edge.config import Limits  # noqa: E402
+from edge.demo import bouncing_ball  # noqa: E402
 from edge.jobs import RenderBatch, RenderJob  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.render import render_batch  # noqa: E402
@@ -267,6 +271,36 @@ def gifs(work: Path) -> dict:
     return out
 
 
+def resized_gifs(work: Path) -> dict:
+    """Each GIF at half width (and the demo's animated.gif at 160 wide), as /g2w and format,webp make
+    it after a resize: edge's WebP and its GIF rendition, and gif2webp (lossless, -min_size, -lossy
+    at -q 50/75/90) on that GIF rendition; all scored against the resized frames themselves (every
+    frame resized as edge resizes, kept losslessly)."""
+    out = {}
+    ball = bouncing_ball(320, 180, 12)  # edge/demo.py's animated.gif
+    demo = io.BytesIO()
+    ball[0].save(demo, "GIF", save_all=True, append_images=ball[1:], duration=80, loop=0)
+    sources = [(gif.name, gif.kind, gif.data) for gif in bytes_corpus.gifs()] + [("demo animated.gif", "cartoon", demo.getvalue())]
+    for name, kind, data in sources:
+        frames = gif_frames(data)
+        width = 160 if name == "demo animated.gif" else frames[0].width // 2
+        height = max(1, int(frames[0].height * width / frames[0].width + 0.5))
+        resized = [f.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0) for f in frames]
+        as_gif, gif_ms = rendition(data, f"image/resize,w_{width}/format,gif")
+        path = work / "resized.gif"
+        path.write_bytes(as_gif)
+        row = {"kind": kind, "width": width, "frames": len(frames),
+               "gif": gif_point(resized, as_gif, gif_ms, len(as_gif)),
+               "edge": gif_point(resized, *rendition(data, f"image/resize,w_{width}/format,webp"), len(as_gif)),
+               "gif2webp": gif_point(resized, *anchor("gif", (), path, work), len(as_gif)),
+               "gif2webp -min_size": gif_point(resized, *anchor("gif", ("-min_size",), path, work), len(as_gif))}
+        row["gif2webp -lossy"] = [dict(gif_point(resized, *anchor("gif", q, path, work), len(as_gif)), setting=q)
+                                  for q in GIF2WEBP_LOSSY]
+        out[name] = row
+        print(name, width, round(row["edge"]["share"], 3), file=sys.stderr, flush=True)
+    return out
+
+
 def run(quick: bool) -> dict:
     registry.load_inherited()
     photos = bytes_corpus.photos()
@@ -276,7 +310,7 @@ def run(quick: bool) -> dict:
         work = Path(tmp)
         return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "renditions": renditions(photos, work), "graphics": graphics(), "j2h": j2h(photos, work),
-                "gifs": gifs(work)}
+                "gifs": gifs(work), "resized_gifs": resized_gifs(work)}
 
 
 def main() -> None:

@@ -110,6 +110,24 @@ def gif_table(gifs: dict) -> list[str]:
     return lines
 
 
+def resized_gif_table(gifs: dict) -> list[str]:
+    lines = ["| GIF at the width | edge format,gif: bytes | score | edge format,webp: bytes (of the GIF rendition) | score | CPU "
+             "| gif2webp -min_size on that GIF: bytes | score | CPU | gif2webp -lossy at edge's score (lossless past its reach) "
+             "| edge / it | CPU edge / gif2webp -lossy -q 75 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in gifs.items():
+        ours, best = row["edge"], row["gif2webp -min_size"]
+        lossy = next(p for p in row["gif2webp -lossy"] if p["setting"] == 75)
+        reach = max(p["ssimulacra2"] for p in row["gif2webp -lossy"])
+        equal = (_at_score(row["gif2webp -lossy"], ours["ssimulacra2"]) if ours["ssimulacra2"] <= reach
+                 else min(best["bytes"], row["gif2webp"]["bytes"]))
+        lines.append(f"| {name} ({row['kind']}, {row['frames']} frames) at {row['width']} | {row['gif']['bytes']:,} | "
+                     f"{row['gif']['ssimulacra2']:.1f} | {ours['bytes']:,} ({_pct(ours['share'])}) | {ours['ssimulacra2']:.1f} | "
+                     f"{ours['cpu_ms']:.0f} ms | {best['bytes']:,} | {best['ssimulacra2']:.1f} | {best['cpu_ms']:.0f} ms | "
+                     f"{equal:,.0f} | {ours['bytes'] / equal:.2f}x | {ours['cpu_ms'] / lossy['cpu_ms']:.2f}x |")
+    return lines
+
+
 def photo_chart(renditions: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 6), dpi=100)
     colours = {"jpg": "black", "heic": "tab:red", "avif": "tab:blue", "webp": "tab:green"}
@@ -175,7 +193,9 @@ def write(result: dict, out: Path | None) -> None:
               "### Renditions at the default quality", "", *rendition_table(result["renditions"]), "",
               "### Graphics at the default quality", "", *graphics_table(result.get("graphics", {})), "",
               "### /j2h (full size)", "", *j2h_table(result["j2h"]), "",
-              "### GIF -> WebP (/g2w, format,webp)", "", *gif_table(result["gifs"]), END]
+              "### GIF -> WebP (/g2w, format,webp)", "", *gif_table(result["gifs"]), "",
+              "### GIF -> WebP resized (half width; the demo's animated.gif at 160)", "",
+              *resized_gif_table(result.get("resized_gifs", {})), END]
     page = docs / "compression.md"
     text = (REPO / "docs" / "compression.md").read_text() if (REPO / "docs" / "compression.md").exists() else f"{BEGIN}\n{END}\n"
     before, _, rest = text.partition(BEGIN)
