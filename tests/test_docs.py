@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, free_port
+from conftest import ROOT, edge_running, free_port
 from edge import config as config_module
 from edge import demo as demo_module
 from test_demo import demo  # noqa: F401  (the fixture: `edge serve` of a fresh demo)
@@ -212,12 +212,20 @@ def test_the_environment_examples_work_with_example_toml():
     assert loaded.bucket_for_host("img.example.com").name == "demo"
 
 
-def serve_example(tmp_path: Path, environ: dict[str, str]) -> subprocess.Popen:
+SERVE_EXAMPLE = ["serve", "--config", "config/example.toml"]
+
+
+def example_env(environ: dict[str, str]) -> dict[str, str]:
+    """This environment without its EDGE_ settings, with `environ`'s."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_")}
     env.update(environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "edge", "serve", "--config", "config/example.toml"], cwd=ROOT,
-                            stdout=open(tmp_path / "edge.log", "ab"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    return env
+
+
+def serve_example(tmp_path: Path, environ: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge", *SERVE_EXAMPLE], cwd=ROOT,
+                            stdout=open(tmp_path / "edge.log", "ab"), stderr=subprocess.STDOUT,
+                            env=example_env(environ), start_new_session=True)
 
 
 def test_example_toml_as_pasted_names_its_missing_folder_or_serves(tmp_path):
@@ -240,25 +248,14 @@ def test_example_toml_as_pasted_names_its_missing_folder_or_serves(tmp_path):
 
 def test_example_toml_serves_its_folder(tmp_path, samples):
     port = free_port()
-    process = serve_example(tmp_path, {"EDGE_SERVER__PORT": str(port), "EDGE_BUCKETS__DEMO__SOURCE": f"file://{samples}"})
+    env = example_env({"EDGE_SERVER__PORT": str(port), "EDGE_BUCKETS__DEMO__SOURCE": f"file://{samples}"})
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "edge.log").read_text()
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    with edge_running(SERVE_EXAMPLE, port, tmp_path / "edge.log", env, cwd=ROOT, seconds=60):
         assert requests.get(base + "/demo/photo.jpg", timeout=30).status_code == 200
         for key in ("/photo.jpg@!thumb", "/photo.jpg-thumb", "/photo.jpg?x-oss-process=style/thumb"):
             response = requests.get(base + key, headers={"Host": "img.example.com"}, timeout=60)
             assert response.status_code == 200 and response.headers["Content-Type"] == "image/png", key
         assert requests.get(base + "/readyz", timeout=10).json()["status"] == "ready"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
 
 
 # --- links ---------------------------------------------------------------------------------------
