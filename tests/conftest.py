@@ -270,6 +270,19 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
+@contextlib.contextmanager
+def redis_running(folder: Path):
+    """start_redis's redis-server until the block ends, then stopped by PID (woken first, in case a
+    test stopped it). Yields (process, URL)."""
+    process, url = start_redis(folder)
+    try:
+        yield process, url
+    finally:
+        process.send_signal(signal.SIGCONT)  # a stopped process does not act on SIGTERM
+        process.terminate()
+        process.wait(10)
+
+
 def wait_until(ready: Callable[[], bool], seconds: float, process: subprocess.Popen | None = None) -> bool:
     """Whether `ready()` came true within `seconds` (asked every 0.05 s); False as soon as `process`,
     when one is given, has exited."""
@@ -314,10 +327,8 @@ def wait_healthy(process: subprocess.Popen, port: int, seconds: float, output: C
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     """The URL of a real redis-server shared by the session's tests."""
-    process, url = start_redis(tmp_path_factory.mktemp("redis"))
-    yield url
-    process.terminate()
-    process.wait(10)
+    with redis_running(tmp_path_factory.mktemp("redis")) as (_, url):
+        yield url
 
 
 def render_deploy_template(name: str, folder: Path, **variables: str) -> Path:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from conftest import Server, process, start_redis
+from conftest import Server, process, redis_running
 from edge.log_throttle import LogThrottle
 from test_cache import cache_server, jobs
 
@@ -35,13 +35,8 @@ def redis_server(tmp_path):
     """A redis-server of this test alone, so that stopping it disturbs no other test: (process, URL)."""
     folder = tmp_path / "redis"
     folder.mkdir()
-    redis, url = start_redis(folder)
-    try:
+    with redis_running(folder) as (redis, url):
         yield redis, url
-    finally:
-        redis.send_signal(signal.SIGCONT)  # a stopped process does not act on SIGTERM
-        redis.terminate()
-        redis.wait(10)
 
 
 @contextmanager
