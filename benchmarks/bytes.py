@@ -137,8 +137,8 @@ def rendition(source: bytes, process: str) -> tuple[bytes, float]:
     render_batch(RenderBatch((job,)), source, lambda message, body: made.append((message, body)))
     ms = (time.process_time() - start) * 1000
     message, body = made[0]
-    if message[2] != "ok":
-        raise RuntimeError(f"{process}: {message[3]}")
+    if message.status != "ok":
+        raise RuntimeError(f"{process}: {message.error}")
     return body, ms
 
 
