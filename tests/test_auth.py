@@ -20,7 +20,7 @@ REGION = "cn-hangzhou"
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory, samples):
+def guarded(samples):
     """Bucket `vault` (private, also bound to Host vault.edge.test) and `guarded` (source image
     protection on .jpg); both hold the access key KEY_ID and the style `thumb`."""
     buckets = ""
