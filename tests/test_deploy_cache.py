@@ -53,7 +53,7 @@ class Cdn:
 @pytest.fixture(scope="module")
 def cdn(tmp_path_factory, samples):
     folder = tmp_path_factory.mktemp("cdn")
-    origin = Server(folder, f"""
+    with Server(folder, f"""
 [server]
 port = {{port}}
 workers = 1
@@ -74,13 +74,10 @@ cache_control = "public, max-age=1"
 
 [buckets.down]
 source = "http://127.0.0.1:{free_port()}/"
-""", name="origin")
-    cdn = Cdn(folder, origin)
-    try:
+""", name="origin") as origin:
+        cdn = Cdn(folder, origin)
         with nginx_running(folder, [cdn.conf], [cdn.port]):
             yield cdn
-    finally:
-        origin.stop()
 
 
 def test_an_error_is_cached_for_error_max_age_then_asked_again(cdn):
