@@ -157,6 +157,22 @@ def test_a_dithered_gif_becomes_a_lossy_webp_and_a_drawn_one_a_lossless_one():
             assert webp.n_frames == 6
 
 
+def test_a_still_background_clip_is_no_drawing_though_its_gif_is_as_small():
+    # A GIF keeps only what changed from frame to frame: a clip with a still, dithered background
+    # stores in 0.04 byte a pixel, as a drawing does; its frames' palette indices tell them apart.
+    photo = Image.fromarray(skdata.astronaut()).resize((320, 320)).crop((0, 70, 320, 250))
+    palette = photo.quantize(256, method=Image.Quantize.MEDIANCUT)
+    clip = []
+    for i in range(40):
+        frame = photo.copy()
+        ImageDraw.Draw(frame).ellipse((10 + 6 * i, 150, 30 + 6 * i, 170), fill=(200, 40, 40))
+        clip.append(frame.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG))
+    source = gif(clip)
+    assert len(source) < 0.1 * 320 * 180 * 40  # a drawing's size, by the source alone
+    body = rendition(source, "image/format,webp")
+    assert b"VP8 " in chunks(body) and b"VP8L" not in chunks(body) and len(body) < 0.7 * len(source)
+
+
 def test_a_dithered_gif_stays_lossy_resized():
     clip = [landscape(160, 90, seed=i % 3).quantize(64, dither=Image.Dither.FLOYDSTEINBERG) for i in range(4)]
     body = rendition(gif(clip), "image/resize,w_80/format,webp")
