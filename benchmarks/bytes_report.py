@@ -92,16 +92,22 @@ def j2h_table(j2h: dict) -> list[str]:
     return lines
 
 
+def _gif2webp_lossy(row: dict, score: float, past_reach: int) -> tuple[dict, float]:
+    """gif2webp -lossy -q 75's point of a GIF's `row`, and gif2webp -lossy's bytes interpolated at
+    `score` (`past_reach` bytes, a lossless anchor's, where no -lossy setting scores as high)."""
+    curve = row["gif2webp -lossy"]
+    reach = max(p["ssimulacra2"] for p in curve)
+    return (next(p for p in curve if p["setting"] == 75),
+            _at_score(curve, score) if score <= reach else past_reach)
+
+
 def gif_table(gifs: dict) -> list[str]:
     lines = ["| GIF | bytes | edge: bytes (of GIF) | score | CPU | gif2webp lossless | gif2webp -lossy -q 75: bytes | score | CPU "
              "| gif2webp at edge's score (-lossy; lossless past its reach) | edge / it | CPU edge / gif2webp -lossy |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in gifs.items():
         ours, lossless = row["edge"], row["gif2webp"]
-        lossy = next(p for p in row["gif2webp -lossy"] if p["setting"] == 75)
-        reach = max(p["ssimulacra2"] for p in row["gif2webp -lossy"])
-        equal = (_at_score(row["gif2webp -lossy"], ours["ssimulacra2"]) if ours["ssimulacra2"] <= reach
-                 else lossless["bytes"])
+        lossy, equal = _gif2webp_lossy(row, ours["ssimulacra2"], lossless["bytes"])
         clip = f" ({ours['vs_clip']:.1f} vs clip; the GIF {row['gif_vs_clip']:.1f})" if "vs_clip" in ours else ""
         lines.append(f"| {name} ({row['kind']}, {row['frames']} frames) | {row['gif_bytes']:,} | "
                      f"{ours['bytes']:,} ({_pct(ours['share'])}) | {ours['ssimulacra2']:.1f}{clip} | {ours['cpu_ms']:.0f} ms | "
@@ -117,10 +123,7 @@ def resized_gif_table(gifs: dict) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in gifs.items():
         ours, best = row["edge"], row["gif2webp -min_size"]
-        lossy = next(p for p in row["gif2webp -lossy"] if p["setting"] == 75)
-        reach = max(p["ssimulacra2"] for p in row["gif2webp -lossy"])
-        equal = (_at_score(row["gif2webp -lossy"], ours["ssimulacra2"]) if ours["ssimulacra2"] <= reach
-                 else min(best["bytes"], row["gif2webp"]["bytes"]))
+        lossy, equal = _gif2webp_lossy(row, ours["ssimulacra2"], min(best["bytes"], row["gif2webp"]["bytes"]))
         lines.append(f"| {name} ({row['kind']}, {row['frames']} frames) at {row['width']} | {row['gif']['bytes']:,} | "
                      f"{row['gif']['ssimulacra2']:.1f} | {ours['bytes']:,} ({_pct(ours['share'])}) | {ours['ssimulacra2']:.1f} | "
                      f"{ours['cpu_ms']:.0f} ms | {best['bytes']:,} | {best['ssimulacra2']:.1f} | {best['cpu_ms']:.0f} ms | "
