@@ -26,7 +26,7 @@ SCREENS = os.environ.get("EDGE_SCREENSHOTS")  # a folder to keep the screenshots
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory, samples):
     styles = ", ".join(f'"{name}" = "{process}"' for name, process in STYLES.items())
-    srv = Server(tmp_path_factory.mktemp("console"), f"""
+    with Server(tmp_path_factory.mktemp("console"), f"""
 [server]
 port = {{port}}
 workers = 2
@@ -47,9 +47,8 @@ access_keys = {{ {KEY_ID} = "{SECRET}" }}
 
 [buckets.nokeys]
 source = "file://{samples}"
-""", name="console")
-    yield srv
-    srv.stop()
+""", name="console") as srv:
+        yield srv
 
 
 def signed_in(server: Server, bucket: str = "gallery") -> requests.Session:

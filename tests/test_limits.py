@@ -8,7 +8,7 @@ from conftest import Server, _png_claiming, open_image, process
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory, samples, nginx):
     """A server whose source limit is 10 kB, on the same folder and nginx upstream."""
-    srv = Server(tmp_path_factory.mktemp("strict"), f"""
+    with Server(tmp_path_factory.mktemp("strict"), f"""
 [server]
 port = {{port}}
 workers = 1
@@ -19,10 +19,9 @@ source_side = 1000
 source = "file://{samples}"
 [buckets.web]
 source = "{nginx}/"
-""", name="strict")
-    (samples / "wide.png").write_bytes(_png_claiming(1001, 10))
-    yield srv
-    srv.stop()
+""", name="strict") as srv:
+        (samples / "wide.png").write_bytes(_png_claiming(1001, 10))
+        yield srv
 
 
 @pytest.mark.parametrize("bucket", ["test", "web"])

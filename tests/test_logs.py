@@ -23,7 +23,7 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 @pytest.fixture(scope="module")
 def json_server(tmp_path_factory, samples):
-    srv = Server(tmp_path_factory.mktemp("logs"), f"""
+    with Server(tmp_path_factory.mktemp("logs"), f"""
 [server]
 port = {{port}}
 workers = 1
@@ -32,9 +32,8 @@ log_format = "json"
 [buckets.logs]
 source = "file://{samples}"
 styles = {{ small = "image/resize,w_40" }}
-""", name="logs")
-    yield srv
-    srv.stop()
+""", name="logs") as srv:
+        yield srv
 
 
 def json_lines(server: Server, deadline: float = 5.0) -> list[dict]:

@@ -38,16 +38,15 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory, samples):
-    srv = Server(tmp_path_factory.mktemp("protocol"), f"""
+    with Server(tmp_path_factory.mktemp("protocol"), f"""
 [server]
 port = {{port}}
 workers = 1
 host_id = "edge.test"
 [buckets.photos]
 source = "file://{samples}"
-""", name="protocol")
-    yield srv
-    srv.stop()
+""", name="protocol") as srv:
+        yield srv
 
 
 def exchange(srv: Server, data: bytes) -> bytes:

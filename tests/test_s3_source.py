@@ -22,24 +22,23 @@ WEBP = "image/webp,*/*"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("s3"))
-    client = server.client()
-    client.create_bucket(Bucket="originals")
-    client.create_bucket(Bucket="saved")
-    folder = tmp_path_factory.mktemp("s3-samples")
-    write_samples(folder)
-    for path in folder.rglob("*"):
-        if path.is_file():
-            client.put_object(Bucket="originals", Key=f"photos/{path.relative_to(folder)}", Body=path.read_bytes(),
-                              ContentType="image/png" if path.suffix == ".png" else "image/jpeg")
-    server.samples = folder
-    yield server
-    server.stop()
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
+        client = server.client()
+        client.create_bucket(Bucket="originals")
+        client.create_bucket(Bucket="saved")
+        folder = tmp_path_factory.mktemp("s3-samples")
+        write_samples(folder)
+        for path in folder.rglob("*"):
+            if path.is_file():
+                client.put_object(Bucket="originals", Key=f"photos/{path.relative_to(folder)}", Body=path.read_bytes(),
+                                  ContentType="image/png" if path.suffix == ".png" else "image/jpeg")
+        server.samples = folder
+        yield server
 
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory, s3):
-    srv = Server(tmp_path_factory.mktemp("s3-edge"), f"""
+    with Server(tmp_path_factory.mktemp("s3-edge"), f"""
 [server]
 port = {{port}}
 workers = 2
@@ -67,9 +66,8 @@ source = "s3://saved/out"
 {s3.toml()}
 [buckets.saved.access_keys]
 {KEY_ID} = "{SECRET}"
-""", name="s3-edge")
-    yield srv
-    srv.stop()
+""", name="s3-edge") as srv:
+        yield srv
 
 
 def put_photo(s3, key: str, colour: tuple[int, int, int], size=(400, 300)) -> None:

@@ -12,10 +12,9 @@ from s3server import S3Server, served_by, storage_example, wait_logged
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("s3-store"))
-    server.client().create_bucket(Bucket="renditions")
-    yield server
-    server.stop()
+    with S3Server(tmp_path_factory.mktemp("s3-store")) as server:
+        server.client().create_bucket(Bucket="renditions")
+        yield server
 
 
 def instance_config(s3, samples, secret=None) -> str:

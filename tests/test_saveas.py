@@ -31,7 +31,7 @@ def b64(text: str) -> str:
 def saving(tmp_path_factory, samples, nginx):
     folders = {name: tmp_path_factory.mktemp(name) for name in ("photos", "archive", "locked")}
     (folders["photos"] / "photo.jpg").write_bytes((samples / "photo.jpg").read_bytes())
-    srv = Server(tmp_path_factory.mktemp("saveas-server"), f"""
+    with Server(tmp_path_factory.mktemp("saveas-server"), f"""
 [server]
 port = {{port}}
 workers = 1
@@ -52,10 +52,9 @@ source = "file://{folders['locked']}"
 source = "{nginx}/"
 [buckets.web.access_keys]
 {KEY_ID} = "{SECRET}"
-""", name="saveas")
-    srv.folders = folders
-    yield srv
-    srv.stop()
+""", name="saveas") as srv:
+        srv.folders = folders
+        yield srv
 
 
 def sdk(srv, key_id=KEY_ID, secret=SECRET, bucket="photos"):

@@ -24,7 +24,7 @@ KEY_ID, SECRET, REGION = "LTAI5tSignTest", "sign-secret", "cn-shanghai"
 
 @pytest.fixture(scope="module")
 def private(tmp_path_factory, samples):
-    srv = Server(tmp_path_factory.mktemp("sign"), f"""
+    with Server(tmp_path_factory.mktemp("sign"), f"""
 [server]
 port = {{port}}
 workers = 1
@@ -34,9 +34,8 @@ source = "file://{samples}"
 private = true
 domains = ["vault.edge.test"]
 access_keys = {{ {KEY_ID} = "{SECRET}" }}
-""", name="sign")
-    yield srv
-    srv.stop()
+""", name="sign") as srv:
+        yield srv
 
 
 def edge_cli(*arguments: str) -> subprocess.CompletedProcess:

@@ -25,17 +25,16 @@ def api(tmp_path_factory):
     durations = [40 + 10 * (i % 6) for i in range(20)]  # GIF delays are whole centiseconds
     frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     bouncing_ball(1921, 1080, 2)[0].save(folder / "wide.gif")
-    srv = Server(tmp_path_factory.mktemp("transcode-server"), f"""
+    with Server(tmp_path_factory.mktemp("transcode-server"), f"""
 [server]
 port = {{port}}
 workers = 2
 [buckets.deepoly-images]
 source = "file://{folder}"
 appcodes = ["{APPCODE}"]
-""", name="transcode")
-    srv.durations = durations
-    yield srv
-    srv.stop()
+""", name="transcode") as srv:
+        srv.durations = durations
+        yield srv
 
 
 def ask(api, path, appcode=APPCODE, bucket="deepoly-images", **kwargs):

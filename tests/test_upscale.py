@@ -251,30 +251,27 @@ port = {{port}}
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """The built-in enhancer; image_url may reach 127.0.0.1 (the test ImageHost) and nothing else inside."""
-    srv = upscale_server(tmp_path_factory, "upscale", f"""
+    with upscale_server(tmp_path_factory, "upscale", f"""
 appcodes = ["{APPCODE}", "{OTHER}"]
 qps = 1000
 allow_networks = ["127.0.0.1/32"]
-""")
-    yield srv
-    srv.stop()
+""") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
     """Every default: QPS 2 per AppCode, no network allowed (so no loopback either)."""
-    srv = upscale_server(tmp_path_factory, "upscale-strict", f'appcodes = ["{APPCODE}", "{BURST}"]')
-    yield srv
-    srv.stop()
+    with upscale_server(tmp_path_factory, "upscale-strict", f'appcodes = ["{APPCODE}", "{BURST}"]') as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def model_api(tmp_path_factory):
     path = sr_model(tmp_path_factory.mktemp("model") / "x2.onnx")
-    srv = upscale_server(tmp_path_factory, "upscale-model", f'appcodes = ["{APPCODE}"]\nqps = 1000\n'
-                                                            f'onnx_model = "{path}"')
-    yield srv
-    srv.stop()
+    with upscale_server(tmp_path_factory, "upscale-model", f'appcodes = ["{APPCODE}"]\nqps = 1000\n'
+                                                            f'onnx_model = "{path}"') as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -282,10 +279,9 @@ def tight(tmp_path_factory):
     """One worker and no queue, a 2 s task limit, and a model that breaks its contract (3 channels
     in, 2 out): the -1, -8 and 500 situations."""
     path = sr_model(tmp_path_factory.mktemp("broken") / "broken.onnx", answer_channels=2)
-    srv = upscale_server(tmp_path_factory, "upscale-tight", f'appcodes = ["{APPCODE}"]\nqps = 1000\n'
-                         f'timeout = 2\nonnx_model = "{path}"', server="workers = 1\nqueue = 0")
-    yield srv
-    srv.stop()
+    with upscale_server(tmp_path_factory, "upscale-tight", f'appcodes = ["{APPCODE}"]\nqps = 1000\n'
+                         f'timeout = 2\nonnx_model = "{path}"', server="workers = 1\nqueue = 0") as srv:
+        yield srv
 
 
 def post(server: Server, appcode: str | None = APPCODE, files: dict | None = None, **fields) -> requests.Response:
