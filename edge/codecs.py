@@ -185,7 +185,7 @@ def encoder_options(name: str, quality: int) -> dict:
         # x265's own default preset; libheif's default ("slow") costs 2.1-2.6x the CPU for 0.2-2.8 %
         # fewer bytes at the same SSIM (benchmarks/encoders.py, docs/performance.md). Over libheif's
         # tune=ssim: variance AQ biased to dark areas (aq-mode 3) and chroma quantized 6 QP finer
-        # than luma, which 4:2:0 photographs repay: 13 % fewer bytes at the same SSIMULACRA2, for
+        # than luma, which 4:2:0 photographs repay: 12 % fewer bytes at the same SSIMULACRA2, for
         # the same CPU, and still the 4:2:0 Main profile that Apple's decoders read
         # (docs/compression.md).
         return {"quality": quality, "enc_params": {"preset": "medium", "x265:aq-mode": "3",
