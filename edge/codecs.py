@@ -101,7 +101,7 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
     images = [_to_output_mode(im, fmt) for im in images]
     out = io.BytesIO()
     planned = _webp_of_gif_or_drawing(images, frames, ctx) if fmt.name == "webp" else None
-    images, options = planned or (images, _save_options(fmt, ctx))
+    images, options = planned or (images, _save_options(fmt, ctx, _unscaled(frames, ctx)))
     if len(images) > 1:
         options.update(save_all=True, append_images=images[1:], duration=frames.durations)
         if frames.loop is not None:
@@ -197,12 +197,38 @@ def encoder_options(name: str, quality: int) -> dict:
     return {"quality": quality, "method": 4}
 
 
-def _save_options(fmt: OutputFormat, ctx: RenderContext) -> dict:
+def _unscaled(frames: Frames, ctx: RenderContext) -> bool:
+    """Whether `frames` are the source's whole picture at its own scale (turned at most): neither
+    resized nor cropped, so a lossy source's blocks are where its encoder put them."""
+    return frames.size in (ctx.source_size, ctx.source_size[::-1])
+
+
+# How many x265 steps finer an HEIC is written when it re-encodes a JPEG at the JPEG's own scale,
+# by the JPEG's quality: this second generation copies the JPEG's blocking and ringing, and loses
+# more from a JPEG that carries more of them. At the calibrated setting, q75 sources lost 5.8-11.1
+# SSIMULACRA2 points against the photograph, q90 ones 4.1-5.5; with 7 steps more, q75 sources lose
+# 2.7-5.5 (docs/compression.md). Interpolated between; the nearest beyond.
+_SECOND_GENERATION_HEIC = ((75, 7), (90, 0))
+
+
+def second_generation_steps(ctx: RenderContext, unscaled: bool) -> int:
+    """The x265 steps added for an HEIC of a JPEG at its own scale (0 for anything else)."""
+    if not unscaled or ctx.source_format != "JPEG" or not ctx.source_quality:
+        return 0
+    (q0, s0), (q1, s1) = _SECOND_GENERATION_HEIC
+    quality = min(max(ctx.source_quality, q0), q1)
+    return round(s0 + (s1 - s0) * (quality - q0) / (q1 - q0))
+
+
+def _save_options(fmt: OutputFormat, ctx: RenderContext, unscaled: bool) -> dict:
     if fmt.name == "jpg":
         # optimize: Huffman tables fitted to the image. The same pixels in 5-8% fewer bytes, for
         # 1% (300 wide) to 11% (1920 wide) more CPU per render (docs/performance.md); a rendition
         # is made once and sent many times.
         return {"quality": effective_quality(ctx), "progressive": ctx.progressive, "optimize": True}
+    if fmt.name == "heic":
+        quality = calibrated_quality("heic", effective_quality(ctx)) + second_generation_steps(ctx, unscaled)
+        return encoder_options("heic", min(quality, 100))
     if fmt.name in CALIBRATED:
         return encoder_options(fmt.name, calibrated_quality(fmt.name, effective_quality(ctx)))
     if fmt.name == "png":
@@ -257,7 +283,7 @@ def _webp_of_gif_or_drawing(images: list[Image.Image], frames: Frames,
         indexed = [_palette(im) for im in images]
         pixels = frames.size[0] * frames.size[1] * len(images)
         if sum(len(zlib.compress(im.tobytes(), 1)) for im in indexed) < _DRAWN_INDICES_BPP * pixels:
-            if frames.size in (ctx.source_size, ctx.source_size[::-1]) and all(im.getcolors(256) for im in images):
+            if _unscaled(frames, ctx) and all(im.getcolors(256) for im in images):
                 return images, dict(_WEBP_LOSSLESS)  # the source's own colours, exactly (a copy: encode adds to it)
             return [p.convert(im.mode) for p, im in zip(indexed, images)], dict(_WEBP_LOSSLESS)
     if ctx.source_format != "GIF":

@@ -21,7 +21,8 @@ from edge.sources import Source, SourceObject
 # Bump when a code change alters the bytes made for the same URL, so ETags change with them.
 RENDER_VERSION = "7"  # 2: ICC to sRGB, no metadata; 3: optimised JPEG Huffman tables; 4: PNG RLE for photos,
 # RGB GIF frames; 5: HEIC with x265's "medium" preset; 6: HEIC/AVIF/WebP quality calibrated on JPEG's;
-# 7: drawn GIFs and PNGs as lossless WebP in their GIF rendition's palette, transparent GIF frames cleared
+# 7: drawn GIFs and PNGs as lossless WebP in their GIF rendition's palette, transparent GIF frames cleared,
+# HEIC with aq-mode 3 and finer chroma, finer again for a JPEG re-encoded at its own scale
 # A 4xx from a job (a corrupt source, a result over the limits) is the same every time until
 # the source changes, which changes the digest: remember it briefly instead of decoding again.
 # So is a job timeout: the same URL would hold a worker for the whole job timeout again.
