@@ -206,8 +206,8 @@ def _unscaled(frames: Frames, ctx: RenderContext) -> bool:
 # How many x265 steps finer an HEIC is written when it re-encodes a JPEG at the JPEG's own scale,
 # by the JPEG's quality: this second generation copies the JPEG's blocking and ringing, and loses
 # more from a JPEG that carries more of them. At the calibrated setting, q75 sources lost 5.8-11.1
-# SSIMULACRA2 points against the photograph, q90 ones 4.1-5.5; with 7 steps more, q75 sources lose
-# 2.7-5.5 (docs/compression.md). Interpolated between; the nearest beyond.
+# SSIMULACRA2 points against the photograph, q90 ones 4.1-5.5; with 7 steps more, q75 sources lost
+# 2.9-4.8 on four of them (docs/compression.md). Interpolated between; the nearest beyond.
 _SECOND_GENERATION_HEIC = ((75, 7), (90, 0))
 
 
