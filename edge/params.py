@@ -277,6 +277,16 @@ def bare_text(what: str, decode: Callable[[str], Any], options: tuple[str, ...] 
     return _field(Param("text", None, options=options, what=what, decode=decode), _UNSET)
 
 
+def either(given: dict, first: str, second: str, action: str) -> dict:
+    """`given` (an operation's read parameters) where one of `first` and `second` is required and
+    `second` wins: `first` is dropped when both are given; MissingArgument names both when neither is."""
+    if given[first] is None and given[second] is None:
+        raise MissingArgument(f"{action}: {first} or {second} is required")
+    if given[second] is not None:
+        given[first] = None
+    return given
+
+
 def declared(cls: type) -> tuple[Param, ...]:
     """The parameters a dataclass declares, in field order, with their names and defaults filled in."""
     out = []

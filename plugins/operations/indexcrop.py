@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import MissingArgument
 from edge.frames import Frames, RenderContext
 from edge.geometry import MAX_OFFSET
-from edge.params import Params, integer
+from edge.params import Params, either, integer
 from edge.pipeline import Operation, operation
 
 
@@ -29,12 +28,7 @@ class IndexCrop(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "IndexCrop":
-        given = cls.read(params)
-        if given["x"] is None and given["y"] is None:
-            raise MissingArgument("indexcrop: x or y is required")
-        if given["y"] is not None:
-            given["x"] = None  # y wins
-        return cls(**given)
+        return cls(**either(cls.read(params), "x", "y", "indexcrop"))  # y wins
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int] | None:
         """The (left, top, right, bottom) strip of a `width` x `height` image, or None past the last."""

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import MissingArgument
 from edge.frames import Frames, RenderContext
-from edge.params import Params, integer
+from edge.params import Params, either, integer
 from edge.pipeline import GpuSetting, GpuStep, Operation, operation
 
 
@@ -21,12 +20,7 @@ class Quality(Operation):
 
     @classmethod
     def parse(cls, params: Params) -> "Quality":
-        given = cls.read(params)
-        if given["q"] is None and given["Q"] is None:
-            raise MissingArgument("quality: q or Q is required")
-        if given["Q"] is not None:
-            given["q"] = None  # Q wins
-        return cls(**given)
+        return cls(**either(cls.read(params), "q", "Q", "quality"))  # Q wins
 
     def on_gpu(self) -> GpuStep | str:
         return GpuSetting()
