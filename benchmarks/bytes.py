@@ -227,17 +227,8 @@ def j2h(photos: dict[str, Image.Image], work: Path) -> dict:
     return out
 
 
-def gif_frames(data: bytes) -> list[Image.Image]:
-    with Image.open(io.BytesIO(data)) as im:
-        frames = []
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            frames.append(im.convert("RGBA"))
-        return frames
-
-
 def gif_point(frames: list[Image.Image], body: bytes, ms: float, gif_bytes: int, clip=None) -> dict:
-    got = gif_frames(body)
+    got = bytes_corpus.gif_frames(body)
     picked = range(0, len(frames), 3)
     result = {"bytes": len(body), "share": len(body) / gif_bytes, "cpu_ms": ms,
               "ssimulacra2": statistics.mean(visual.ssimulacra2(frames[i], got[i]) for i in picked),
@@ -253,7 +244,7 @@ def gifs(work: Path) -> dict:
     for gif in bytes_corpus.gifs():
         path = work / "source.gif"
         path.write_bytes(gif.data)
-        frames = gif_frames(gif.data)
+        frames = bytes_corpus.gif_frames(gif.data)
         clip = clips.get(gif.name)
         row = {"kind": gif.kind, "gif_bytes": len(gif.data), "frames": len(frames),
                "edge": gif_point(frames, *rendition(gif.data, "image/format,webp"), len(gif.data), clip),
@@ -282,7 +273,7 @@ def resized_gifs(work: Path) -> dict:
     ball[0].save(demo, "GIF", save_all=True, append_images=ball[1:], duration=80, loop=0)
     sources = [(gif.name, gif.kind, gif.data) for gif in bytes_corpus.gifs()] + [("demo animated.gif", "cartoon", demo.getvalue())]
     for name, kind, data in sources:
-        frames = gif_frames(data)
+        frames = bytes_corpus.gif_frames(data)
         width = 160 if name == "demo animated.gif" else frames[0].width // 2
         height = max(1, int(frames[0].height * width / frames[0].width + 0.5))
         resized = [f.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0) for f in frames]

@@ -33,6 +33,16 @@ class Gif:
     data: bytes   # the GIF file
 
 
+def gif_frames(data: bytes) -> list[Image.Image]:
+    """Every frame of an animated (or still) image, whole, in RGBA."""
+    with Image.open(io.BytesIO(data)) as im:
+        frames = []
+        for index in range(getattr(im, "n_frames", 1)):
+            im.seek(index)
+            frames.append(im.convert("RGBA"))
+        return frames
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.truetype("DejaVuSans.ttf", size)

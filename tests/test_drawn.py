@@ -21,6 +21,7 @@ from edge.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from bytes_corpus import cartoon_gif, video_frames, video_gif  # noqa: E402
+from bytes_corpus import gif_frames as frames_of  # noqa: E402
 
 registry.load_inherited()  # the operations a worker has
 
@@ -39,15 +40,6 @@ def png(im: Image.Image) -> bytes:
     out = io.BytesIO()
     im.save(out, "PNG")
     return out.getvalue()
-
-
-def frames_of(body: bytes) -> list[Image.Image]:
-    with Image.open(io.BytesIO(body)) as im:
-        frames = []
-        for index in range(getattr(im, "n_frames", 1)):
-            im.seek(index)
-            frames.append(im.convert("RGBA"))
-        return frames
 
 
 def chunks(webp: bytes) -> set[bytes]:
