@@ -41,6 +41,7 @@ from edge.batch_messages import BatchItem, BatchOrder
 
 if TYPE_CHECKING:
     from edge.config import Limits
+    from edge.errors import OssError
     from edge.pipeline import Pipeline
 
 # sends one message and its body before the answer (a batch's renditions and order)
@@ -62,6 +63,16 @@ class Made:
 
     meta: dict
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A worker's last message for a job: what it made (`meta`; the body travels beside it) or the
+    `error` it raised, and the worker's resident memory after it (`rss`, for recycling)."""
+
+    rss: int
+    meta: dict | None = None
+    error: OssError | JobFailure | None = None
 
 
 class Job:

@@ -191,18 +191,17 @@ class WorkerPool:
             self._busy -= 1
             self.metrics.busy_workers.set(self._busy)
             self.metrics.job_seconds.observe(time.monotonic() - started)
-        status, result, worker.rss = answer
+        worker.rss = answer.rss
         worker.jobs += 1
         if (self.max_jobs and worker.jobs >= self.max_jobs) or (self.max_rss and worker.rss > self.max_rss):
             self._replace(worker, "recycle")
         else:
             self._release(worker)
-        if status == "ok":
+        if answer.error is None:
             self.metrics.jobs.labels(name, "ok").inc()
-            return Made(result, body)
+            return Made(answer.meta, body)
         self.metrics.jobs.labels(name, "error").inc()
-        assert isinstance(result, (OssError, JobFailure))
-        raise result
+        raise answer.error
 
     async def _acquire(self, held: bool = False) -> Worker:
         if held:  # the place becomes this waiter's, or is not needed

@@ -1,8 +1,8 @@
 """A worker process: `python -m edge.worker <fd>`. Runs jobs sent by the server, one at a time.
 
 Each request is a job (edge.jobs: a class per kind, which the worker runs
-with `job.run`) plus the original's bytes; each answer is `("ok", meta, rss)`
-plus the body, or `("error", OssError or JobFailure, rss)`. A render batch
+with `job.run`) plus the original's bytes; each answer is an `edge.jobs.Answer`
+(what it made, or the OssError or JobFailure it raised) plus the body. A render batch
 sends messages before its answer (edge.jobs: its order, then one per
 rendition as it is made; edge.render.render_batch). The GPU worker
 (edge.gpu.worker) is this loop too, with one more job kind. Anything a job raises becomes an answer, so
@@ -27,7 +27,7 @@ from typing import Callable
 from edge import channel, logs, tracing
 from edge.errors import InternalError, OssError
 from edge.batch_messages import BatchItem, BatchOrder
-from edge.jobs import Job, JobFailure, Made
+from edge.jobs import Answer, Job, JobFailure, Made
 from edge.registry import load_inherited
 from edge.render import KEEP_SECONDS, forget_kept
 
@@ -74,13 +74,13 @@ def serve(sock: socket.socket, hello: tuple = ()) -> None:
                                                 getattr(job, "failure", Job.failure)))
 
 
-def answer(run: Callable[[], Made], failure: str) -> tuple[tuple, bytes]:
-    """The answer to a job, whatever `run()` does: (("ok", meta, rss), body) of what it made, or
-    (("error", error, rss), b"") for the OssError or JobFailure it raised. Anything else it raises
+def answer(run: Callable[[], Made], failure: str) -> tuple[Answer, bytes]:
+    """The answer to a job, whatever `run()` does: (Answer(meta=...), body) of what it made, or
+    (Answer(error=...), b"") for the OssError or JobFailure it raised. Anything else it raises
     is a bug, not bad input: logged and answered InternalError(`failure`), and the worker goes on."""
     try:
         made = run()
-        return ("ok", made.meta, _rss_bytes()), made.body
+        return Answer(_rss_bytes(), meta=made.meta), made.body
     except (OssError, JobFailure) as exc:
         error = exc
     except MemoryError:
@@ -88,7 +88,7 @@ def answer(run: Callable[[], Made], failure: str) -> tuple[tuple, bytes]:
     except Exception:
         log.exception("a job failed: %s", failure)
         error = InternalError(failure)
-    return ("error", error, _rss_bytes()), b""
+    return Answer(_rss_bytes(), error=error), b""
 
 
 def main() -> None:

@@ -218,7 +218,8 @@ def test_a_worker_serves_after_idling_on_a_channel_numbered_above_1023(samples):
         index, status = item.index, item.status
         assert index == 0 and status == "ok"
         assert Image.open(io.BytesIO(body)).size == (20, 15)
-        assert channel.recv_blocking(ours)[0][0] == "ok"
+        answer, _ = channel.recv_blocking(ours)
+        assert answer.error is None and answer.rss > 0
     finally:
         ours.close()
         worker.wait(10)

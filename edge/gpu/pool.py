@@ -183,10 +183,10 @@ class GpuPool:
             return
         finally:
             self._busy = False
-        status, meta, _rss = answer
-        if status != "ok":  # the batch failed as a whole, the worker lives: each job once more alone
-            self._retry_or_fail(batch, "error", meta)
+        if answer.error is not None:  # the batch failed as a whole, the worker lives: each job once more alone
+            self._retry_or_fail(batch, "error", answer.error)
             return
+        meta = answer.meta
         self.metrics.gpu_seconds.observe(meta["gpu_seconds"])
         offset = 0
         for waiting, item in zip(batch, meta["items"]):
