@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edge.codecs import DEFAULT_QUALITY
 from edge.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -39,7 +40,12 @@ COMPOSITE_NS = 15    # alpha-compositing a watermark block
 # (draft-scaled) ones.
 JPEG_ENTROPY_NS, JPEG_IDCT_NS = 3, 4
 DECODE_NS = {"PNG": 20, "GIF": 10, "WEBP": 20, "BMP": 2, "TIFF": 5, "HEIF": 40, "AVIF": 40}
-ENCODE_NS = {"jpg": 6, "png": 100, "webp": 120, "bmp": 3, "gif": 20, "tiff": 3, "heic": 1600, "avif": 160}
+# Encoders at the default quality (JPEG-scale 85, edge.codecs's calibrated setting for the others).
+ENCODE_NS = {"jpg": 6, "png": 110, "webp": 130, "bmp": 3, "gif": 20, "tiff": 3, "heic": 1000, "avif": 160}
+# The calibrated encoders spend more at a higher quality: at JPEG-scale 100 (x265 63, AVIF 100,
+# WebP 100) measured 1.4x (HEIC) to 2.2x (AVIF) their cost at 85. Between, a straight line; below
+# 85, as at 85.
+ENCODE_NS_AT_100 = {"webp": 210, "heic": 1800, "avif": 350}
 # WebP of an animation, a GIF or a PNG, per pixel of all frames: libwebp's minimize_size (each frame
 # tried as a key frame and as a difference), and for a drawing the palette, its check and lossless
 # WebP, or lossy after them when the check fails (edge.codecs): 140-290 measured, the last the worst.
@@ -64,10 +70,19 @@ def actions_check(count: int) -> None:
                               "(format, quality, interlace and auto-orient not counted)")
 
 
+def encode_ns(output: str, quality: int) -> float:
+    """Nanoseconds per pixel to encode a still in `output` ("jpg") at `quality` (the JPEG scale)."""
+    at_default, at_100 = ENCODE_NS.get(output, 20), ENCODE_NS_AT_100.get(output)
+    if at_100 is None or quality <= DEFAULT_QUALITY:
+        return at_default
+    return at_default + (at_100 - at_default) * (min(quality, 100) - DEFAULT_QUALITY) / (100 - DEFAULT_QUALITY)
+
+
 def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits",
-             max_side: int = 2**31 - 1) -> list[tuple[str, float]]:
+             max_side: int = 2**31 - 1, quality: int = DEFAULT_QUALITY) -> list[tuple[str, float]]:
     """The work of each stage in nanoseconds, in order: ("decode", ns), (step canonical, ns)...,
-    ("format,<output>", ns). `output` is the output format's name ("jpg"). A step that will refuse
+    ("format,<output>", ns). `output` is the output format's name ("jpg"), `quality` the
+    rendition's on the JPEG scale (edge.codecs.effective_quality). A step that will refuse
     its input (a resize over the target limits) ends the list: rendering stops there; so does a
     result with a side over `max_side`, which the output format cannot hold (edge.codecs.encode
     refuses it)."""
@@ -89,16 +104,17 @@ def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits"
         shrink = 1.0
     if max(width, height) <= max_side:
         drawing_or_animation = output == "webp" and (frames > 1 or source.format in ("GIF", "PNG"))
-        per_pixel = WEBP_OF_GIF_OR_PNG_NS if drawing_or_animation else ENCODE_NS.get(output, 20)
+        per_pixel = WEBP_OF_GIF_OR_PNG_NS if drawing_or_animation else encode_ns(output, quality)
         stages.append((f"format,{output}", frames * width * height * per_pixel))
     return stages
 
 
-def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits", max_side: int = 2**31 - 1) -> float:
+def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits", max_side: int = 2**31 - 1,
+          quality: int = DEFAULT_QUALITY) -> float:
     """The estimated work in ms (arguments as `estimate`'s); InvalidArgument naming the step that
     takes it over `limits.work_budget_ms`."""
     total, budget_ms = 0.0, limits.work_budget_ms
-    for stage, ns in estimate(pipeline, source, output, limits, max_side):
+    for stage, ns in estimate(pipeline, source, output, limits, max_side, quality):
         total += ns / 1e6
         if total > budget_ms:
             frames = f"{source.frames} frames of " if source.frames > 1 else ""

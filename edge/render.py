@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from edge import codecs, cost, truncation
-from edge.codecs import ANIMATED, OutputFormat, encode, estimate_jpeg_quality, output_format, to_srgb
+from edge.codecs import ANIMATED, OutputFormat, effective_quality, encode, estimate_jpeg_quality, output_format, to_srgb
 from edge.config import Limits
 from edge.errors import BadRequest, ImageTooLarge, InvalidArgument, OssError
 from edge.frames import Frames, RenderContext
@@ -271,7 +271,7 @@ def _check_cost(pipeline: Pipeline, im: Image.Image, ctx: RenderContext, orienta
     if orientation in _SWAPS_SIDES:
         full, decoded = full[::-1], decoded[::-1]
     return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output.name, ctx.limits,
-                      output.max_side)
+                      output.max_side, effective_quality(ctx))
 
 
 def _exif(im: Image.Image) -> Image.Exif | None:
