@@ -192,8 +192,11 @@ def encoder_options(name: str, quality: int) -> dict:
                                                    "x265:cbqpoffs": "-6", "x265:crqpoffs": "-6"}}
     if name == "avif":
         # 4-5x cheaper than Pillow's default speed 6, for SSIM 0.001-0.002 lower at -1 to +1 % bytes
-        # from 800 wide up (+14 % at 320 wide); speed 9 halves the CPU again for more bytes.
-        return {"quality": quality, "speed": 8}
+        # from 800 wide up (+14 % at 320 wide); speed 9 halves the CPU again for more bytes. Two
+        # threads on every machine: libaom writes other bytes with one thread than with two or more,
+        # and Pillow's default is a thread per core, so a one-core node of a fleet would give other
+        # bytes under the same strong ETag. Under load two threads cost what one does (compare.py).
+        return {"quality": quality, "speed": 8, "max_threads": 2}
     return {"quality": quality, "method": 4}
 
 

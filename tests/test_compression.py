@@ -58,6 +58,18 @@ def test_heic_avif_webp_look_like_the_jpeg_in_fewer_bytes(photo, quality):
         assert score >= jpeg_score - TOLERANCE, (name, score, jpeg_score)
 
 
+def test_an_avif_rendition_has_the_same_bytes_whatever_the_machines_core_count(photo, monkeypatch):
+    # libaom writes other bytes with one thread than with two or more; Pillow's default is a thread
+    # per core. The rendition's strong ETag is known before it is made, so every node must agree.
+    from PIL import AvifImagePlugin
+
+    made = {}
+    for cores in (1, 16):
+        monkeypatch.setattr(AvifImagePlugin, "DEFAULT_MAX_THREADS", cores)
+        made[cores] = rendition(photo, "image/resize,w_320/format,avif")
+    assert made[1] == made[16]
+
+
 def test_each_format_maps_the_jpeg_scale_through_the_calibration():
     for name in codecs.CALIBRATED:
         settings = [codecs.calibrated_quality(name, q) for q in range(1, 101)]
