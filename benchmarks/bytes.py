@@ -3,7 +3,8 @@
 ``python benchmarks/bytes.py [--quick]`` runs, in one process, over benchmarks/bytes_corpus.py:
 
 - renditions: each photograph (as a PNG) resized to half width by edge (its worker's render
-  function) as jpg, heic, avif and webp at the default quality and at JPEG-scale 50, 70 and 95;
+  function) as jpg, heic, avif and webp at the default quality and at JPEG-scale 50, 70 and 95
+  (heic, avif and webp also with [compression] effort = "small");
   the reference is the PNG rendition. The anchors encode that reference: cwebp, heif-enc and
   avifenc at three settings each, interpolated to the score of edge's rendition.
 - graphics: the drawn stills (screenshot, chart, logo with alpha, scanned text) in every format
@@ -22,9 +23,9 @@ the child process's user+system time, encode only). Writes benchmarks/results/by
 charts docs/compression-photos.png and docs/compression-gifs.png, and the tables between the
 markers of docs/compression.md.
 
-``python benchmarks/bytes.py --calibrate`` measures the quality mapping of edge/codecs.py
-(CALIBRATION): for every photograph of benchmarks/bytes_corpus.py at its shipped size and at half
-size, the SSIMULACRA2 score of JPEG at each quality and of HEIC, AVIF and WebP at each of their
+``python benchmarks/bytes.py --calibrate [--effort small]`` measures the quality mapping of
+edge/codecs.py (CALIBRATION, or CALIBRATION_SMALL for [compression] effort "small"): for every
+photograph of benchmarks/bytes_corpus.py at its shipped size and at half size, the SSIMULACRA2 score of JPEG at each quality and of HEIC, AVIF and WebP at each of their
 settings (encoded as edge encodes them), and for each JPEG quality the setting of each format that
 scores the same, the median over the photographs. Prints the table as Python.
 """
@@ -63,12 +64,10 @@ ENCODER_STEPS = tuple(range(5, 100, 5)) + (100,)
 _PILLOW = {"heic": "HEIF", "avif": "AVIF", "webp": "WEBP", "jpg": "JPEG"}
 
 
-def encode(im: Image.Image, name: str, quality: int) -> bytes:
+def encode(im: Image.Image, name: str, quality: int, effort: str = "fast") -> bytes:
     """`im` written as edge writes `name` (jpg, heic, avif, webp) at that encoder's own `quality`."""
-    out = io.BytesIO()
-    options = {"quality": quality, "optimize": True} if name == "jpg" else codecs.encoder_options(name, quality)
-    im.save(out, _PILLOW[name], **options)
-    return out.getvalue()
+    options = {"quality": quality, "optimize": True} if name == "jpg" else codecs.encoder_options(name, quality, effort)
+    return codecs.write([im], _PILLOW[name], options)
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -98,13 +97,13 @@ def _crossing(qualities: tuple[int, ...], scores: list[float], target: float) ->
     return float(np.interp(target, curve + np.arange(len(curve)) * 1e-9, qualities))
 
 
-def calibrate(formats: tuple[str, ...] = codecs.CALIBRATED) -> dict:
+def calibrate(formats: tuple[str, ...] = codecs.CALIBRATED, effort: str = "fast") -> dict:
     """{"scores": {image: {format: [score per step]}}, "table": {format: [[jpeg q, encoder q], ...]}}."""
     scores: dict[str, dict[str, list[float]]] = {}
     for key, im in calibration_images().items():
         row = {"jpg": [visual.ssimulacra2(im, decoded(encode(im, "jpg", q))) for q in JPEG_STEPS]}
         for name in formats:
-            row[name] = [visual.ssimulacra2(im, decoded(encode(im, name, q))) for q in ENCODER_STEPS]
+            row[name] = [visual.ssimulacra2(im, decoded(encode(im, name, q, effort))) for q in ENCODER_STEPS]
         scores[key] = row
         print(key, {k: [round(s, 1) for s in v] for k, v in row.items()}, file=sys.stderr, flush=True)
     table = {}
@@ -121,6 +120,7 @@ def calibrate(formats: tuple[str, ...] = codecs.CALIBRATED) -> dict:
 
 REPO = Path(__file__).resolve().parent.parent
 RENDITION_QUALITIES = (50, 70, 95)  # JPEG-scale Q_ beside the default, for the curves
+SMALL = ("heic", "avif", "webp")  # measured again with [compression] effort = "small"
 ANCHORS = {  # format: (tool, its settings, best first for the curve)
     "webp": ("cwebp", (50, 75, 90)),
     "heic": ("heif-enc", (30, 50, 70)),
@@ -129,10 +129,11 @@ ANCHORS = {  # format: (tool, its settings, best first for the curve)
 GIF2WEBP_LOSSY = (50, 75, 90)
 
 
-def rendition(source: bytes, process: str) -> tuple[bytes, float]:
-    """edge's rendition of `source` for `process` (as a worker makes it) and its CPU ms."""
+def rendition(source: bytes, process: str, effort: str = "fast") -> tuple[bytes, float]:
+    """edge's rendition of `source` for `process` (as a worker makes it, with [compression] `effort`)
+    and its CPU ms."""
     made = []
-    job = RenderJob(Pipeline.parse(process), Limits())
+    job = RenderJob(Pipeline.parse(process), Limits(), effort=effort)
     start = time.process_time()
     render_batch(RenderBatch((job,)), source, lambda message, body: made.append((message, body)))
     ms = (time.process_time() - start) * 1000
@@ -184,10 +185,12 @@ def renditions(photos: dict[str, Image.Image], work: Path) -> dict:
         pixels = reference.width * reference.height
         (work / "ref.png").write_bytes(png(reference))
         row = {}
-        for fmt in ("jpg", "heic", "avif", "webp"):
-            row[fmt] = {"default": point(reference, *rendition(source, f"{base}/format,{fmt}"), pixels)}
+        for fmt, effort in [(f, "fast") for f in ("jpg", "heic", "avif", "webp")] + [(f, "small") for f in SMALL]:
+            key = fmt if effort == "fast" else f"{fmt} small"
+            row[key] = {"default": point(reference, *rendition(source, f"{base}/format,{fmt}", effort), pixels)}
             for q in RENDITION_QUALITIES:
-                row[fmt][str(q)] = point(reference, *rendition(source, f"{base}/format,{fmt}/quality,Q_{q}"), pixels)
+                row[key][str(q)] = point(reference, *rendition(source, f"{base}/format,{fmt}/quality,Q_{q}", effort),
+                                         pixels)
         for fmt, (_, settings) in ANCHORS.items():
             row[f"{fmt}-anchor"] = [dict(point(reference, *anchor(fmt, q, work / "ref.png", work), pixels), setting=q)
                                     for q in settings]
@@ -221,6 +224,7 @@ def j2h(photos: dict[str, Image.Image], work: Path) -> dict:
             pixels = photo.width * photo.height
             row = {"jpeg": point(photo, source, 0.0, pixels),
                    "edge": point(photo, *rendition(source, "image/format,heic/quality,q_100"), pixels),
+                   "edge small": point(photo, *rendition(source, "image/format,heic/quality,q_100", "small"), pixels),
                    "heif-enc -q 50": point(photo, *anchor("heic", 50, work / "source.jpg", work), pixels)}
             out[f"{name} q{quality}"] = row
             print(name, quality, round(row["edge"]["bytes"] / row["jpeg"]["bytes"], 2), file=sys.stderr, flush=True)
@@ -307,17 +311,19 @@ def run(quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true", help="measure edge/codecs.py's CALIBRATION and print it")
+    parser.add_argument("--effort", choices=("fast", "small"), default="fast",
+                        help="with --calibrate: the [compression] effort to calibrate (CALIBRATION_SMALL for small)")
     parser.add_argument("--quick", action="store_true", help="two photographs only (a check of the harness)")
     parser.add_argument("--tables-from", type=Path, metavar="JSON",
                         help="only rewrite the tables and charts from a run's bytes.json")
     parser.add_argument("--out", type=Path, help="write the results here instead of benchmarks/results and docs/")
     args = parser.parse_args()
     if args.calibrate:
-        result = calibrate()
+        result = calibrate(effort=args.effort)
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "calibration.json").write_text(json.dumps(result))
-        print("CALIBRATION = {")
+        print("CALIBRATION_SMALL = {" if args.effort == "small" else "CALIBRATION = {")
         for name, points in result["table"].items():
             print(f'    "{name}": ({", ".join(f"({q}, {e})" for q, e in [(1, 1)] + points)}),')
         print("}")

@@ -34,7 +34,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
-def rendition_table(renditions: dict) -> list[str]:
+def rendition_table(renditions: dict, effort: str = "fast") -> list[str]:
+    """The renditions at the default quality with [compression] `effort` (its rows are "<format> small")."""
+    column = (lambda f: f) if effort == "fast" else (lambda f: f"{f} {effort}")
     lines = ["| photo (half size) | JPEG q85 | " + " | ".join(
         f"{f.upper()}: bytes, score vs JPEG's, bytes at JPEG's score, vs {TOOL[f]} at equal score"
         for f in FORMATS) + " |",
@@ -46,11 +48,11 @@ def rendition_table(renditions: dict) -> list[str]:
         jpeg_cpu.append(jpeg["cpu_ms"])
         cells = [name, f"{jpeg['bytes']:,} B, {jpeg['ssimulacra2']:.1f}"]
         for f in FORMATS:
-            ours = row[f]["default"]
+            ours = row[column(f)]["default"]
             share = ours["bytes"] / jpeg["bytes"]
             delta = ours["ssimulacra2"] - jpeg["ssimulacra2"]
             anchor = ours["bytes"] / _at_score(row[f"{f}-anchor"], ours["ssimulacra2"])
-            iso = _at_score(list(row[f].values()), jpeg["ssimulacra2"]) / jpeg["bytes"]
+            iso = _at_score(list(row[column(f)].values()), jpeg["ssimulacra2"]) / jpeg["bytes"]
             for key, value in (("share", share), ("delta", delta), ("anchor", anchor), ("iso", iso),
                                ("ssim", ours["ssim"] - jpeg["ssim"]), ("cpu", ours["cpu_ms"])):
                 summary[f][key].append(value)
@@ -76,19 +78,28 @@ def graphics_table(graphics: dict) -> list[str]:
 
 
 def j2h_table(j2h: dict) -> list[str]:
-    lines = ["| source JPEG | bytes | score | edge /j2h: bytes | score | CPU | heif-enc -q 50: bytes | score | CPU |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    shares, deltas, anchor_shares = [], [], []
+    """/j2h against heif-enc; with effort "small" too when the run measured it ("edge small")."""
+    kinds = ["edge"] + (["edge small"] if "edge small" in next(iter(j2h.values())) else [])
+    titles = {"edge": "edge /j2h", "edge small": 'edge /j2h, effort "small"'}
+    lines = ["| source JPEG | bytes | score | " + " | ".join(f"{titles[k]}: bytes | score | CPU" for k in kinds)
+             + " | heif-enc -q 50: bytes | score | CPU |", "|---|---|---|" + "---|---|---|" * (len(kinds) + 1)]
+    shares, deltas, anchor_shares = {k: [] for k in kinds}, {k: [] for k in kinds}, []
     for name, row in j2h.items():
-        jpeg, ours, anchor = row["jpeg"], row["edge"], row["heif-enc -q 50"]
-        shares.append(ours["bytes"] / jpeg["bytes"])
-        deltas.append(ours["ssimulacra2"] - jpeg["ssimulacra2"])
+        jpeg, anchor = row["jpeg"], row["heif-enc -q 50"]
+        cells = [name, f"{jpeg['bytes']:,}", f"{jpeg['ssimulacra2']:.1f}"]
+        for kind in kinds:
+            ours = row[kind]
+            shares[kind].append(ours["bytes"] / jpeg["bytes"])
+            deltas[kind].append(ours["ssimulacra2"] - jpeg["ssimulacra2"])
+            cells += [_pct(shares[kind][-1]), f"{ours['ssimulacra2']:.1f} ({deltas[kind][-1]:+.1f})",
+                      f"{ours['cpu_ms']:.0f} ms"]
         anchor_shares.append(anchor["bytes"] / jpeg["bytes"])
-        lines.append(f"| {name} | {jpeg['bytes']:,} | {jpeg['ssimulacra2']:.1f} | {_pct(shares[-1])} | "
-                     f"{ours['ssimulacra2']:.1f} ({deltas[-1]:+.1f}) | {ours['cpu_ms']:.0f} ms | "
-                     f"{_pct(anchor_shares[-1])} | {anchor['ssimulacra2']:.1f} | {anchor['cpu_ms']:.0f} ms |")
-    lines.append(f"| **median** | | | **{_pct(statistics.median(shares))}** | {statistics.median(deltas):+.1f} | | "
-                 f"{_pct(statistics.median(anchor_shares))} | | |")
+        cells += [_pct(anchor_shares[-1]), f"{anchor['ssimulacra2']:.1f}", f"{anchor['cpu_ms']:.0f} ms"]
+        lines.append("| " + " | ".join(cells) + " |")
+    medians = ["**median**", "", ""]
+    for kind in kinds:
+        medians += [f"**{_pct(statistics.median(shares[kind]))}**", f"{statistics.median(deltas[kind]):+.1f}", ""]
+    lines.append("| " + " | ".join(medians + [_pct(statistics.median(anchor_shares)), "", ""]) + " |")
     return lines
 
 
@@ -141,6 +152,10 @@ def photo_chart(renditions: dict, path: Path) -> None:
         score = [statistics.mean(r[f][k]["ssimulacra2"] for r in rows) for k in keys]
         ax.plot(bpp, score, "o-", color=colour, label=f"edge {f} (Q 50, 70, default 85, 95)")
         ax.plot(bpp[2], score[2], "*", color=colour, markersize=16)
+        if f"{f} small" in rows[0]:
+            small = [(statistics.mean(r[f"{f} small"][k]["bpp"] for r in rows),
+                      statistics.mean(r[f"{f} small"][k]["ssimulacra2"] for r in rows)) for k in keys]
+            ax.plot([p[0] for p in small], [p[1] for p in small], "^:", color=colour, label=f'edge {f}, effort "small"')
         if f in TOOL:
             curve = [(statistics.mean(r[f"{f}-anchor"][i]["bpp"] for r in rows),
                       statistics.mean(r[f"{f}-anchor"][i]["ssimulacra2"] for r in rows)) for i in range(3)]
@@ -194,6 +209,9 @@ def write(result: dict, out: Path | None) -> None:
     gif_chart(result["gifs"], docs / "compression-gifs.png")
     tables = [BEGIN, f"Run of {result['date']} (`python benchmarks/bytes.py`).", "",
               "### Renditions at the default quality", "", *rendition_table(result["renditions"]), "",
+              *(["### Renditions at the default quality, `[compression] effort = \"small\"`", "",
+                 *rendition_table(result["renditions"], "small"), ""]
+                if "heic small" in next(iter(result["renditions"].values())) else []),
               "### Graphics at the default quality", "", *graphics_table(result.get("graphics", {})), "",
               "### /j2h (full size)", "", *j2h_table(result["j2h"]), "",
               "### GIF -> WebP (/g2w, format,webp)", "", *gif_table(result["gifs"]), "",

@@ -51,26 +51,27 @@ def main() -> None:
         ("Gaussian blur", lambda: photo.filter(ImageFilter.GaussianBlur(29)), pixels, cost.FILTER_NS),
         ("transpose", lambda: photo.transpose(Image.Transpose.ROTATE_90), pixels, cost.PASS_NS),
     ]
-    for name, pillow, options in encoders():
-        setting = f" at {options['quality']}" if "quality" in options else ""
-        rows.append((f"encode {name}{setting}", lambda p=pillow, o=options: photo.save(io.BytesIO(), p, **o), pixels,
-                     cost.ENCODE_NS[name]))
+    for label, pillow, options, constant in encoders():
+        rows.append((label, lambda p=pillow, o=options: codecs.write([photo], p, dict(o)), pixels, constant))
     rows += webp_of_gif_or_png_rows(photo)
     print(f"{'stage':32} {'measured ns/px':>15} {'edge.cost':>10}")
     for label, work, count, constant in rows:
         print(f"{label:32} {cpu_ns_per_pixel(work, count):15.1f} {constant:10}")
 
 
-def encoders() -> list[tuple[str, str, dict]]:
-    """(name, Pillow format, options) of each still encoder as edge.codecs sets it: at the default
-    (JPEG-scale 85) and, for the calibrated ones, at JPEG-scale 100, their dearest setting."""
-    rows = [("jpg", "JPEG", {"quality": 85, "optimize": True}),
-            ("png", "PNG", {"compress_level": 6, "compress_type": zlib.Z_RLE})]
+def encoders() -> list[tuple[str, str, dict, float]]:
+    """(label, Pillow format, options, edge.cost's ns a pixel) of each still encoder as edge.codecs
+    sets it: at the default (JPEG-scale 85) and, for the calibrated ones, at JPEG-scale 100, their
+    dearest setting, with each [compression] effort."""
+    rows = [("encode jpg at 85", "JPEG", {"quality": 85, "optimize": True}, cost.encode_ns("jpg", 85)),
+            ("encode png", "PNG", {"compress_level": 6, "compress_type": zlib.Z_RLE}, cost.encode_ns("png", 85))]
+    pillow = {"heic": "HEIF", "avif": "AVIF", "webp": "WEBP"}
     for name in codecs.CALIBRATED:
-        for jpeg_quality in (85, 100):
-            setting = codecs.calibrated_quality(name, jpeg_quality)
-            rows.append((name, {"heic": "HEIF", "avif": "AVIF", "webp": "WEBP"}[name],
-                         codecs.encoder_options(name, setting)))
+        for effort in ("fast", "small"):
+            for jpeg_quality in (85, 100):
+                setting = codecs.calibrated_quality(name, jpeg_quality, effort)
+                rows.append((f"encode {name} {effort} at {setting}", pillow[name],
+                             codecs.encoder_options(name, setting, effort), cost.encode_ns(name, jpeg_quality, effort)))
     return rows
 
 

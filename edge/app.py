@@ -9,11 +9,11 @@ import time
 
 from aiohttp import web
 
-from edge import dialects, fonts, objects, protocol, registry, tracing, transcode, upscale
+from edge import dialects, fonts, libwebp, objects, protocol, registry, tracing, transcode, upscale
 from edge.answers import error_response, request_id
 from edge.cache import MemoryLevel, RenditionCache
 from edge.cache_disk import DiskLevel
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.draining import Draining
 from edge.errors import (BadRequest, ClientClosedRequest, InternalError, MethodNotAllowed, NoSuchKey, OssError,
                          ServiceUnavailable)
@@ -33,11 +33,15 @@ log = logging.getLogger("edge")
 def make_app(config: Config) -> web.Application:
     """The application for `config`; workers and client sessions start with it and stop with it.
 
-    Raises ConfigError when a bucket's style does not parse, so a typo stops start-up, and when
-    `[gpu] enabled = "on"` finds no usable GPU.
+    Raises ConfigError when a bucket's style does not parse, so a typo stops start-up, when
+    `[gpu] enabled = "on"` finds no usable GPU, and when `[compression] effort = "small"` finds no
+    libwebp to ask for sharp RGB->YUV.
     """
     registry.load(config.server.plugins)
     dialects.check_buckets(config)
+    if config.compression.effort == "small" and not libwebp.available():
+        raise ConfigError('compression.effort: "small" writes WebP through libwebp (Pillow\'s pillow.libs or the '
+                          'system\'s libwebp), and none was found; use "fast" or install libwebp')
     app = web.Application(middlewares=[_answer_errors], client_max_size=1 << 20)
     tracing.install(app)  # first: its exporter starts before the other resources and stops after them
     metrics = Metrics()
@@ -53,7 +57,7 @@ def make_app(config: Config) -> web.Application:
         metrics=metrics,
         pool=pool,
         renditions=Renditions(pool, _cache(config, metrics), config.limits, metrics,
-                              Originals(config.cache.originals_bytes, metrics)),
+                              Originals(config.cache.originals_bytes, metrics), config.compression.effort),
         sources={name: make_source(bucket, config.limits, session, config.cache.revalidate_seconds)
                  for name, bucket in config.buckets.items()},
         session=session,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms
 
+from edge import libwebp
 from edge.errors import ImageTooLarge
 from edge.frames import Frames, RenderContext
 
@@ -99,7 +100,6 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
                             f"{fmt.max_side} pixels a side; ask for a smaller size or another format")
     images = frames.images if fmt.animation else frames.images[:1]
     images = [_to_output_mode(im, fmt) for im in images]
-    out = io.BytesIO()
     planned = _webp_of_gif_or_drawing(images, frames, ctx) if fmt.name == "webp" else None
     images, options = planned or (images, _save_options(fmt, ctx, _unscaled(frames, ctx)))
     if len(images) > 1:
@@ -112,11 +112,20 @@ def encode(frames: Frames, ctx: RenderContext) -> tuple[bytes, OutputFormat]:
             # Each frame is whole: cleared before the next, or its transparent pixels would show
             # the frames before it through (Pillow's default leaves them in place).
             options["disposal"] = 2
-    images[0].save(out, fmt.pillow, **options)
-    body = out.getvalue()
+    body = write(images, fmt.pillow, options)
     if fmt.name == "webp" and len(images) > 1 and any(_has_transparency(im) for im in images):
         body = _flag_webp_alpha(body)
     return body, fmt
+
+
+def write(images: list[Image.Image], pillow_format: str, options: dict) -> bytes:
+    """`images` (one, or the frames of an animation) in Pillow's `pillow_format` with its save
+    `options`; a still WebP whose options ask for sharp RGB->YUV goes through edge.libwebp."""
+    if options.pop("use_sharp_yuv", False) and len(images) == 1:
+        return libwebp.encode(images[0], options["quality"], options["method"], use_sharp_yuv=True)
+    out = io.BytesIO()
+    images[0].save(out, pillow_format, **options)
+    return out.getvalue()
 
 
 def load(im: Image.Image) -> Image.Image:
@@ -158,7 +167,8 @@ def _flag_webp_alpha(body: bytes) -> bytes:
 
 # JPEG quality -> the setting of each other lossy encoder whose result scores the same SSIMULACRA2
 # against the source, median over benchmarks/bytes_corpus.py's photographs, as measured by
-# `benchmarks/bytes.py --calibrate` (docs/compression.md). Between two points, a straight line.
+# `benchmarks/bytes.py --calibrate [--effort small]` (docs/compression.md), for each [compression]
+# effort. Between two points, a straight line.
 CALIBRATION = {
     "heic": ((1, 1), (20, 17), (30, 22), (40, 25), (50, 29), (60, 31), (70, 34), (75, 35), (80, 38), (85, 41),
              (90, 47), (95, 54), (100, 63)),
@@ -167,20 +177,48 @@ CALIBRATION = {
     "webp": ((1, 1), (20, 13), (30, 30), (40, 42), (50, 53), (60, 60), (70, 73), (75, 76), (80, 80), (85, 84),
              (90, 89), (95, 96), (100, 100)),
 }
+CALIBRATION_SMALL = {
+    # HEIC's measured 46 for 90 (47 without rdoq), which took /j2h of a q90 retina photograph to 6.2
+    # points under its JPEG, past J2H_TOLERANCE; the rest is the same table.
+    "heic": CALIBRATION["heic"],
+    "avif": ((1, 1), (20, 29), (30, 38), (40, 44), (50, 48), (60, 51), (70, 56), (75, 58), (80, 63), (85, 69),
+             (90, 78), (95, 90), (100, 100)),
+    "webp": ((1, 1), (20, 13), (30, 27), (40, 38), (50, 46), (60, 53), (70, 68), (75, 73), (80, 78), (85, 81),
+             (90, 85), (95, 90), (100, 94)),
+}
 CALIBRATED = tuple(CALIBRATION)
 
 
-def calibrated_quality(name: str, jpeg_quality: int) -> int:
-    """The `name` encoder's quality (1-100) that looks like JPEG at `jpeg_quality` (1-100)."""
-    points = CALIBRATION[name]
+def calibrated_quality(name: str, jpeg_quality: int, effort: str = "fast") -> int:
+    """The `name` encoder's quality (1-100), with [compression] `effort`, that looks like JPEG at
+    `jpeg_quality` (1-100)."""
+    points = (CALIBRATION_SMALL if effort == "small" else CALIBRATION)[name]
     for (q0, e0), (q1, e1) in zip(points, points[1:]):
         if jpeg_quality <= q1:
             return round(e0 + (e1 - e0) * (jpeg_quality - q0) / (q1 - q0))
     return points[-1][1]
 
 
-def encoder_options(name: str, quality: int) -> dict:
-    """Pillow save options for the lossy encoder of `name` (heic, avif, webp) at its own `quality`."""
+# [compression] effort "small": what each encoder adds for fewer bytes at the same look, at more CPU
+# (docs/compression.md, "Encoder settings"): x265's rate-distortion-optimised quantization and chroma
+# 8 QP finer than luma, libaom at speed 6, libwebp's sharp RGB->YUV (edge.libwebp; stills only, as
+# Pillow cannot ask for it).
+_SMALL = {"heic": {"x265:rdoq-level": "2", "x265:cbqpoffs": "-8", "x265:crqpoffs": "-8"}, "avif": {"speed": 6},
+          "webp": {"use_sharp_yuv": True}}
+
+
+def encoder_options(name: str, quality: int, effort: str = "fast") -> dict:
+    """Pillow save options for the lossy encoder of `name` (heic, avif, webp) at its own `quality`,
+    with `effort` "fast" or "small" ([compression] effort)."""
+    options = _fast_options(name, quality)
+    if effort == "small" and name == "heic":
+        options["enc_params"] = {**options["enc_params"], **_SMALL["heic"]}
+    elif effort == "small":
+        options.update(_SMALL[name])
+    return options
+
+
+def _fast_options(name: str, quality: int) -> dict:
     if name == "heic":
         # x265's own default preset; libheif's default ("slow") costs 2.1-2.6x the CPU for 0.2-2.8 %
         # fewer bytes at the same SSIM (benchmarks/encoders.py, docs/performance.md). Over libheif's
@@ -230,10 +268,10 @@ def _save_options(fmt: OutputFormat, ctx: RenderContext, unscaled: bool) -> dict
         # is made once and sent many times.
         return {"quality": effective_quality(ctx), "progressive": ctx.progressive, "optimize": True}
     if fmt.name == "heic":
-        quality = calibrated_quality("heic", effective_quality(ctx)) + second_generation_steps(ctx, unscaled)
-        return encoder_options("heic", min(quality, 100))
+        quality = calibrated_quality("heic", effective_quality(ctx), ctx.effort)
+        return encoder_options("heic", min(quality + second_generation_steps(ctx, unscaled), 100), ctx.effort)
     if fmt.name in CALIBRATED:
-        return encoder_options(fmt.name, calibrated_quality(fmt.name, effective_quality(ctx)))
+        return encoder_options(fmt.name, calibrated_quality(fmt.name, effective_quality(ctx), ctx.effort), ctx.effort)
     if fmt.name == "png":
         return {"compress_level": 6, "compress_type": zlib.Z_RLE if _photographic(ctx) else zlib.Z_FILTERED}
     if fmt.name == "tiff":

@@ -46,6 +46,10 @@ ENCODE_NS = {"jpg": 6, "png": 110, "webp": 130, "bmp": 3, "gif": 20, "tiff": 3, 
 # WebP 100) measured 1.4x (HEIC) to 2.2x (AVIF) their cost at 85. Between, a straight line; below
 # 85, as at 85.
 ENCODE_NS_AT_100 = {"webp": 210, "heic": 1800, "avif": 350}
+# [compression] effort "small" multiplies those (edge.codecs._SMALL: x265 rdoq-level 2, libaom speed 6,
+# libwebp's sharp RGB->YUV): benchmarks/cost.py measured 1.7-1.8x (HEIC), 2.8-3.0x (AVIF) and
+# 1.5-2.3x (WebP, which the constant above overstates) at 85 and 100; each result stays under the estimate.
+SMALL_EFFORT_FACTOR = {"webp": 1.8, "heic": 2.0, "avif": 3.0}
 # WebP of an animation, a GIF or a PNG, per pixel of all frames: libwebp's minimize_size (each frame
 # tried as a key frame and as a difference), and for a drawing the palette, its check and lossless
 # WebP, or lossy after them when the check fails (edge.codecs): 140-290 measured, the last the worst.
@@ -70,22 +74,25 @@ def actions_check(count: int) -> None:
                               "(format, quality, interlace and auto-orient not counted)")
 
 
-def encode_ns(output: str, quality: int) -> float:
-    """Nanoseconds per pixel to encode a still in `output` ("jpg") at `quality` (the JPEG scale)."""
+def encode_ns(output: str, quality: int, effort: str = "fast") -> float:
+    """Nanoseconds per pixel to encode a still in `output` ("jpg") at `quality` (the JPEG scale) with
+    [compression] `effort`."""
     at_default, at_100 = ENCODE_NS.get(output, 20), ENCODE_NS_AT_100.get(output)
+    factor = SMALL_EFFORT_FACTOR.get(output, 1.0) if effort == "small" else 1.0
     if at_100 is None or quality <= DEFAULT_QUALITY:
-        return at_default
-    return at_default + (at_100 - at_default) * (min(quality, 100) - DEFAULT_QUALITY) / (100 - DEFAULT_QUALITY)
+        return at_default * factor
+    return factor * (at_default + (at_100 - at_default) * (min(quality, 100) - DEFAULT_QUALITY)
+                     / (100 - DEFAULT_QUALITY))
 
 
-def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits",
-             max_side: int = 2**31 - 1, quality: int = DEFAULT_QUALITY) -> list[tuple[str, float]]:
+def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits", max_side: int = 2**31 - 1,
+             quality: int = DEFAULT_QUALITY, effort: str = "fast") -> list[tuple[str, float]]:
     """The work of each stage in nanoseconds, in order: ("decode", ns), (step canonical, ns)...,
     ("format,<output>", ns). `output` is the output format's name ("jpg"), `quality` the
-    rendition's on the JPEG scale (edge.codecs.effective_quality). A step that will refuse
-    its input (a resize over the target limits) ends the list: rendering stops there; so does a
-    result with a side over `max_side`, which the output format cannot hold (edge.codecs.encode
-    refuses it)."""
+    rendition's on the JPEG scale (edge.codecs.effective_quality), `effort` [compression] effort.
+    A step that will refuse its input (a resize over the target limits) ends the list: rendering
+    stops there; so does a result with a side over `max_side`, which the output format cannot hold
+    (edge.codecs.encode refuses it)."""
     width, height = source.size
     decoded = source.decoded[0] * source.decoded[1]
     frames = source.frames
@@ -104,17 +111,17 @@ def estimate(pipeline: "Pipeline", source: Source, output: str, limits: "Limits"
         shrink = 1.0
     if max(width, height) <= max_side:
         drawing_or_animation = output == "webp" and (frames > 1 or source.format in ("GIF", "PNG"))
-        per_pixel = WEBP_OF_GIF_OR_PNG_NS if drawing_or_animation else encode_ns(output, quality)
+        per_pixel = WEBP_OF_GIF_OR_PNG_NS if drawing_or_animation else encode_ns(output, quality, effort)
         stages.append((f"format,{output}", frames * width * height * per_pixel))
     return stages
 
 
 def check(pipeline: "Pipeline", source: Source, output: str, limits: "Limits", max_side: int = 2**31 - 1,
-          quality: int = DEFAULT_QUALITY) -> float:
+          quality: int = DEFAULT_QUALITY, effort: str = "fast") -> float:
     """The estimated work in ms (arguments as `estimate`'s); InvalidArgument naming the step that
     takes it over `limits.work_budget_ms`."""
     total, budget_ms = 0.0, limits.work_budget_ms
-    for stage, ns in estimate(pipeline, source, output, limits, max_side, quality):
+    for stage, ns in estimate(pipeline, source, output, limits, max_side, quality, effort):
         total += ns / 1e6
         if total > budget_ms:
             frames = f"{source.frames} frames of " if source.frames > 1 else ""

@@ -73,6 +73,7 @@ class RenderContext:
     undrafted_size: tuple[int, int] | None = None
     document: dict | None = None
     inputs: dict[str, str | bytes] = field(default_factory=dict)
+    effort: str = "fast"  # [compression] effort (edge.codecs.encoder_options)
 
     def pop_undrafted_size(self) -> tuple[int, int] | None:
         """The full source size if the frames are a shrunk decode of it (once; later steps see real sizes)."""

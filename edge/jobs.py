@@ -94,6 +94,7 @@ class RenderJob:
 
     `inputs` are the other objects the pipeline reads (watermark images): (key, path or bytes).
     `original` names the original's version, (bucket, key, ETag): a worker reuses its decodes of it.
+    `effort` is [compression] effort: how hard HEIC, AVIF and WebP encoders work (edge.codecs).
     """
 
     pipeline: Pipeline
@@ -101,6 +102,7 @@ class RenderJob:
     path: str | None = None
     inputs: tuple[tuple[str, str | bytes], ...] = ()
     original: tuple = ()
+    effort: str = "fast"
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,7 @@ def _prepare(job: RenderJob, raw: bytes) -> _Prepared:
         source_frames=getattr(im, "n_frames", 1),
         source_exif=_exif(im),
         inputs=dict(job.inputs),
+        effort=job.effort,
     )
     prepared = _Prepared(job, im, ctx)
     pixel_steps = job.pipeline.pixel_steps()
@@ -271,7 +272,7 @@ def _check_cost(pipeline: Pipeline, im: Image.Image, ctx: RenderContext, orienta
     if orientation in _SWAPS_SIDES:
         full, decoded = full[::-1], decoded[::-1]
     return cost.check(pipeline, cost.Source(im.format or "", full, decoded, frames), output.name, ctx.limits,
-                      output.max_side, effective_quality(ctx))
+                      output.max_side, effective_quality(ctx), ctx.effort)
 
 
 def _exif(im: Image.Image) -> Image.Exif | None:

@@ -35,16 +35,19 @@ def lasting(failure: OssError) -> bool:
 
 
 def rendition_digest(bucket: str, obj: SourceObject, pipeline: Pipeline,
-                     inputs: tuple[SourceObject, ...] = (), renderer: str = "") -> str:
+                     inputs: tuple[SourceObject, ...] = (), renderer: str = "", effort: str = "fast") -> str:
     """What a rendition is stored under: a hash of the render version, the bucket, the key, the
     source's validator, the canonical process string and the validators of the other objects it
-    reads (watermark images), and the GPU renderer's id (edge.gpu) when the GPU makes it. A changed
-    source, watermark, process, render version or GPU renderer never finds an old entry."""
+    reads (watermark images), the GPU renderer's id (edge.gpu) when the GPU makes it, and the
+    encoders' effort ([compression] effort) when it is not the default. A changed source,
+    watermark, process, render version, GPU renderer or effort never finds an old entry."""
     parts = [RENDER_VERSION, bucket, obj.key, obj.etag, pipeline.canonical()]
     for other in inputs:
         parts += [other.key, other.etag]
     if renderer:
         parts.append(renderer)
+    if effort != "fast":
+        parts.append(f"effort={effort}")
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -74,8 +77,9 @@ class Renditions:
     """Looks renditions up in the cache, and makes each missing one once (single-flight)."""
 
     def __init__(self, pool: WorkerPool, cache: RenditionCache, limits: Limits, metrics: Metrics,
-                 originals: Originals) -> None:
+                 originals: Originals, effort: str = "fast") -> None:
         self.pool, self.cache, self.limits, self.metrics = pool, cache, limits, metrics
+        self.effort = effort  # [compression] effort: the encoders' settings, part of every rendition's key
         self.originals = originals
         self.flights = SingleFlight(metrics)
         self.batches = SourceBatches(pool)
@@ -104,8 +108,8 @@ class Renditions:
                 raise _missing_watermark(key) from None
         inputs = tuple(inputs)
         renderer = await self.gpu.renderer_for(bucket, source, obj, pipeline, self.originals) if self.gpu else ""
-        return Wanted(bucket, source, obj, pipeline, inputs, rendition_digest(bucket, obj, pipeline, inputs, renderer),
-                      renderer)
+        digest = rendition_digest(bucket, obj, pipeline, inputs, renderer, self.effort)
+        return Wanted(bucket, source, obj, pipeline, inputs, digest, renderer)
 
     async def get(self, wanted: Wanted) -> tuple[Rendition, str]:
         """The rendition and how it was found: "HIT" (memory), "HIT-DISK", "HIT-REDIS", "MISS" (made
@@ -137,7 +141,8 @@ class Renditions:
         fetched, data = await self.originals.read(wanted.bucket, source, wanted.obj,
                                                   self.limits.video_bytes if video else self.limits.source_bytes)
         inputs = tuple([(other.key, await self._input(wanted, other)) for other in wanted.inputs])
-        job = RenderJob(pipeline, self.limits, fetched.path, inputs, (wanted.bucket, fetched.key, fetched.etag))
+        job = RenderJob(pipeline, self.limits, fetched.path, inputs, (wanted.bucket, fetched.key, fetched.etag),
+                        self.effort)
         try:
             if video:
                 made = await self.pool.run(SnapshotJob(pipeline, self.limits, fetched.path), data)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from conftest import render
+from conftest import InProcessServer, main_toml, render
 from edge import codecs, registry
 from edge.config import Limits
 from edge.jobs import RenderJob
@@ -108,3 +108,82 @@ def test_a_corrupt_png_still_fails_as_pillow_fails():
     with pytest.raises((OSError, SyntaxError, ValueError)):
         codecs.load(Image.open(io.BytesIO(bytes(broken))))
 
+
+
+def effort_rendition(source: bytes, process: str, effort: str) -> bytes:
+    return render(RenderJob(Pipeline.parse(process), Limits(), effort=effort), source)[1]
+
+
+def test_effort_small_writes_fewer_bytes_at_the_look_of_the_jpeg(photo):
+    # [compression] effort = "small": x265 rdoq-level 2, libaom speed 6, libwebp's sharp RGB->YUV,
+    # each through its own calibration (CALIBRATION_SMALL), so the default still looks like JPEG q85.
+    reference = pixels(rendition(photo, "image/resize,w_320/format,png"))
+    jpeg_score = visual.ssimulacra2(reference, pixels(rendition(photo, "image/resize,w_320/format,jpg")))
+    for name in ("heic", "avif", "webp"):
+        fast = effort_rendition(photo, f"image/resize,w_320/format,{name}", "fast")
+        small = effort_rendition(photo, f"image/resize,w_320/format,{name}", "small")
+        score = visual.ssimulacra2(reference, pixels(small))
+        assert len(small) < len(fast), (name, len(small), len(fast))
+        assert score >= jpeg_score - TOLERANCE, (name, score, jpeg_score)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_libwebp_writes_pillows_bytes_without_sharp_yuv(mode):
+    # edge.libwebp declares libwebp's structures itself: were they to move in a later libwebp, its
+    # bytes would stop being Pillow's here (and effort "small" must not write what nobody checked).
+    from edge import libwebp
+
+    picture = Image.fromarray(skdata.astronaut()[:96, :128]).convert(mode)
+    if mode == "RGBA":
+        picture.putalpha(Image.linear_gradient("L").resize((128, 96)))
+    out = io.BytesIO()
+    picture.save(out, "WEBP", quality=80, method=4)
+    assert libwebp.encode(picture, 80, 4) == out.getvalue()
+    sharp = libwebp.encode(picture, 80, 4, use_sharp_yuv=True)
+    assert sharp != out.getvalue() and pixels(sharp).size == (128, 96)
+
+
+def test_the_effort_is_part_of_each_renditions_key():
+    from edge.renditions import rendition_digest
+    from edge.sources import SourceObject
+
+    obj = SourceObject("photo.jpg", 1000, '"abc"', 0.0, "image/jpeg")
+    pipeline = Pipeline.parse("image/format,webp")
+    fast = rendition_digest("b", obj, pipeline)
+    assert rendition_digest("b", obj, pipeline, (), "", "fast") == fast  # the default's keys are as before
+    assert rendition_digest("b", obj, pipeline, (), "", "small") != fast
+
+
+def test_a_server_with_effort_small_answers_other_bytes_under_another_etag(samples):
+    url = "/test/photo.jpg?x-oss-process=image/resize,w_200/format,webp"
+    answers = {}
+    for effort in ("fast", "small"):
+        with InProcessServer(main_toml(samples) + f'\n[compression]\neffort = "{effort}"\n') as srv:
+            answers[effort] = srv.get(url)
+    assert [a.status_code for a in answers.values()] == [200, 200]
+    assert {a.headers["Content-Type"] for a in answers.values()} == {"image/webp"}
+    assert answers["fast"].headers["ETag"] != answers["small"].headers["ETag"]
+    assert answers["fast"].content != answers["small"].content
+
+
+def test_effort_small_without_a_libwebp_refuses_to_start(monkeypatch):
+    from edge import libwebp
+    from edge.app import make_app
+    from edge.config import ConfigError, load
+
+    monkeypatch.setattr(libwebp, "available", lambda: False)
+    with pytest.raises(ConfigError, match=r'compression.effort: "small" writes WebP through libwebp'):
+        make_app(load(environ={}, overrides={"compression": {"effort": "small"}}))
+
+
+@pytest.mark.parametrize("quality", [90, 75])
+def test_j2h_with_effort_small_keeps_the_jpegs_look_in_fewer_bytes(quality):
+    from test_transcode import J2H_TOLERANCE
+
+    picture = Image.fromarray(skdata.astronaut())
+    jpeg = io.BytesIO()
+    picture.save(jpeg, "JPEG", quality=quality)
+    heic = effort_rendition(jpeg.getvalue(), "image/format,heic/quality,q_100", "small")
+    assert len(heic) < len(jpeg.getvalue())
+    jpeg_score = visual.ssimulacra2(picture, pixels(jpeg.getvalue()))
+    assert visual.ssimulacra2(picture, pixels(heic)) >= jpeg_score - J2H_TOLERANCE

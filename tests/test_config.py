@@ -39,6 +39,7 @@ def test_the_example_config_loads():
     ("[buckets.demo]\nsource = 'file:///tmp'\n[buckets.demo.protection]\nenable = true",
      "buckets.demo.protection.enable: unknown key"),
     ("[limit]\nsource_bytes = 1", "limit: unknown key"),
+    ("[compression]\neffort = 'max'", 'compression.effort: must be "fast" or "small"'),
     ("[server\nport = 1", "not valid TOML"),
 ])
 def test_bad_config_names_the_key(tmp_path, toml, words):
