@@ -95,12 +95,16 @@ scrape_configs:
 
 
 def query(base: str, expression: str, must: bool = True) -> list[dict]:
-    """The instant vector Prometheus answers for `expression` (its query API must accept it)."""
+    """The instant vector Prometheus answers for `expression` (its query API must accept it). With
+    `must` False, a Prometheus not listening yet, or still starting (503 "Service Unavailable",
+    not JSON), answers nothing."""
     try:
         answer = requests.get(f"{base}/api/v1/query", params={"query": expression}, timeout=10)
     except requests.ConnectionError:
         if must:
             raise
+        return []
+    if answer.status_code == 503 and not must:
         return []
     body = answer.json()
     assert body["status"] == "success" or not must, f"{expression}: {body}"
