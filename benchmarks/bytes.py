@@ -25,8 +25,9 @@ markers of docs/compression.md.
 
 ``python benchmarks/bytes.py --calibrate [--effort small]`` measures the quality mapping of
 edge/codecs.py (CALIBRATION, or CALIBRATION_SMALL for [compression] effort "small"): for every
-photograph of benchmarks/bytes_corpus.py at its shipped size and at half size, the SSIMULACRA2 score of JPEG at each quality and of HEIC, AVIF and WebP at each of their
-settings (encoded as edge encodes them), and for each JPEG quality the setting of each format that
+photograph of benchmarks/bytes_corpus.py at its shipped size and at half size, the SSIMULACRA2
+score of JPEG at each quality and of HEIC, AVIF and WebP at each of their settings (encoded as
+edge encodes them), and for each JPEG quality the setting of each format that
 scores the same, the median over the photographs. Prints the table as Python.
 """
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Callable
 
 from edge import channel, registry, tracing
-from edge.errors import InternalError, OssError, ProcessTimeout, ServiceUnavailable
+from edge.errors import InternalError, ProcessTimeout, ServiceUnavailable
 from edge.batch_messages import BatchOrder, ItemFailed, ItemMade
-from edge.jobs import Job, JobFailure, Made
+from edge.jobs import Job, Made
 from edge.metrics import Metrics
 
 log = logging.getLogger("edge.pool")
